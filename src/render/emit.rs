@@ -1,0 +1,19 @@
+//! Rendered resources out: the YAML stream `kubectl kustomize` prints, or the
+//! per-object JSON strings Argo CD's `ManifestResponse.manifests` carries.
+
+use crate::render::resource::Resource;
+use serde_json::Value;
+
+/// The YAML stream, byte-compatible with `kubectl kustomize` (empty for no objects).
+pub fn to_yaml_stream(resources: &[Resource]) -> String {
+    let values: Vec<Value> = resources.iter().map(|r| Value::Object(r.obj.clone())).collect();
+    crate::render::yaml::emit::to_yaml_stream(values.iter())
+}
+
+/// One compact JSON document per object, in output order (CMP protocol §6).
+pub fn to_manifest_json(resources: &[Resource]) -> Vec<String> {
+    resources
+        .iter()
+        .map(|r| serde_json::to_string(&r.obj).expect("a JSON map with string keys always serialises"))
+        .collect()
+}
