@@ -36,6 +36,11 @@ impl Gvk {
         }
     }
 
+    /// `group/version, Kind=kind` style text for messages.
+    pub fn api_version_kind(&self) -> String {
+        format!("{}/{}, Kind={}", self.group, self.version, self.kind)
+    }
+
     /// Whether Kustomize treats this GVK as cluster-scoped (exact apiVersion+kind table;
     /// unknown kinds are namespaced), docs/kustomize-tables/clusterscoped.tsv.
     pub fn is_cluster_scoped(&self) -> bool {
