@@ -186,7 +186,7 @@ fn accumulate(
     }
     // 5. transformers, in the fixed order, then plugin configs
     let schema = load_schema(loader, dir, kust)?;
-    let inputs = load_inputs(loader, dir, kust).map_err(|e| e.in_file(&shown))?;
+    let inputs = load_inputs(loader, dir, kust).map_err(|e| e.via(format!("patches or replacements of {shown}")))?;
     for t in transformers::builtin(kust, &acc.tables, inputs).map_err(|e| e.in_file(&shown))? {
         t.apply(&mut acc.resources, &schema).map_err(|e| e.via(format!("transformers of {shown}")))?;
     }
