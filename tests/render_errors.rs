@@ -63,7 +63,8 @@ fn file_outside_the_root_is_refused() {
 
 #[test]
 fn resource_file_outside_the_root_is_refused() {
-    let fs = MemFs::new().with("/app/overlay/kustomization.yaml", "resources:\n- ../cm.yaml\n").with("/app/cm.yaml", CM);
+    let fs =
+        MemFs::new().with("/app/overlay/kustomization.yaml", "resources:\n- ../cm.yaml\n").with("/app/cm.yaml", CM);
     let e = err(&fs, "/app/overlay");
     assert_eq!(e.kind(), ErrorKind::Security);
     assert!(e.to_string().starts_with("security: file '/app/cm.yaml' is not in or below '/app/overlay'"), "{e}");
@@ -108,10 +109,13 @@ fn object_without_kind_is_refused_with_line() {
 
 #[test]
 fn component_listed_as_resource_and_kustomization_as_component() {
-    let fs = MemFs::new()
-        .with("/app/kustomization.yaml", "resources:\n- comp\n")
-        .with("/app/comp/kustomization.yaml", "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources: []\n");
-    assert!(err(&fs, "/app").to_string().starts_with("invalid kustomization: expected kind != 'Component' for path '/app/comp'"));
+    let fs = MemFs::new().with("/app/kustomization.yaml", "resources:\n- comp\n").with(
+        "/app/comp/kustomization.yaml",
+        "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources: []\n",
+    );
+    assert!(err(&fs, "/app")
+        .to_string()
+        .starts_with("invalid kustomization: expected kind != 'Component' for path '/app/comp'"));
     let fs = MemFs::new()
         .with("/app/kustomization.yaml", "components:\n- base\n")
         .with("/app/base/kustomization.yaml", "resources: []\nnamePrefix: x-\n");

@@ -5,22 +5,31 @@
 use crate::render::error::{Error, ErrorKind, Result};
 use crate::render::kustomize::fieldspec::FieldSpecTables;
 use crate::render::kustomize::kustomization::Var;
-use crate::render::resource::{ResId, Resource};
+use crate::render::resource::{Gvk, ResId, Resource};
+use std::collections::HashSet;
 
 /// Resources + config + vars of one (sub)build.
 #[derive(Clone, Debug)]
 pub struct Accumulator {
-    /// Resources in accumulation order.
-    pub resources: Vec<Resource>,
+    resources: Vec<Resource>,
+    /// Current ids of `resources`, kept while only appends happen so that
+    /// accumulating n objects costs O(n), not O(n²). Dropped on mutable access.
+    index: Option<HashSet<IdKey>>,
     /// Field specs in force (built-ins plus custom configurations).
     pub tables: FieldSpecTables,
     /// Vars declared so far.
     pub vars: Vec<Var>,
 }
 
+type IdKey = (Gvk, String, String);
+
+fn key(id: &ResId) -> IdKey {
+    (id.gvk.clone(), id.name.clone(), id.effective_namespace().to_string())
+}
+
 impl Default for Accumulator {
     fn default() -> Self {
-        Accumulator { resources: Vec::new(), tables: FieldSpecTables::builtin(), vars: Vec::new() }
+        Accumulator { resources: Vec::new(), index: None, tables: FieldSpecTables::builtin(), vars: Vec::new() }
     }
 }
 
@@ -31,10 +40,28 @@ pub fn same_id(a: &ResId, b: &ResId) -> bool {
 }
 
 impl Accumulator {
+    /// The resources, in accumulation order.
+    pub fn resources(&self) -> &[Resource] {
+        &self.resources
+    }
+
+    /// Mutable access for transformers and generators (ids may change, so the id index is dropped).
+    pub fn resources_mut(&mut self) -> &mut Vec<Resource> {
+        self.index = None;
+        &mut self.resources
+    }
+
+    /// Takes the resources out.
+    pub fn into_resources(self) -> Vec<Resource> {
+        self.resources
+    }
+
     /// Appends a resource, refusing a second object with the same current id.
     pub fn append(&mut self, res: Resource) -> Result<()> {
         let id = res.id();
-        if self.resources.iter().any(|r| same_id(&r.id(), &id)) {
+        let resources = &self.resources;
+        let index = self.index.get_or_insert_with(|| resources.iter().map(|r| key(&r.id())).collect());
+        if !index.insert(key(&id)) {
             return Err(Error::new(
                 ErrorKind::Conflict,
                 format!("may not add resource with an already registered id: {id}"),

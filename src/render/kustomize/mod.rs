@@ -52,13 +52,16 @@ pub fn find_kustomization_file(fs: &dyn Fs, dir: &Path) -> Result<Option<PathBuf
 pub fn build(loader: &Loader<'_>, dir: &Path) -> Result<Vec<Resource>> {
     let mut stack = Vec::new();
     let (kust, mut acc) = build_directory(loader, dir, &mut stack)?;
-    generators::add_hash_suffixes(&mut acc.resources)?;
-    namereference::fix(&mut acc.resources, &acc.tables.name_reference)?;
-    vars::resolve(&mut acc.resources, &acc.vars, &acc.tables.var_reference)?;
-    acc.resources.retain(|r| r.annotation("config.kubernetes.io/local-config") != Some("true"));
-    order::sort(&mut acc.resources, kust.sort_options.as_ref())?;
-    order::apply_build_metadata(&mut acc.resources, kust.build_metadata.as_deref().unwrap_or_default())?;
-    Ok(acc.resources)
+    let tables = acc.tables.clone();
+    let vars = std::mem::take(&mut acc.vars);
+    let mut resources = acc.into_resources();
+    generators::add_hash_suffixes(&mut resources)?;
+    namereference::fix(&mut resources, &tables.name_reference)?;
+    vars::resolve(&mut resources, &vars, &tables.var_reference)?;
+    resources.retain(|r| r.annotation("config.kubernetes.io/local-config") != Some("true"));
+    order::sort(&mut resources, kust.sort_options.as_ref())?;
+    order::apply_build_metadata(&mut resources, kust.build_metadata.as_deref().unwrap_or_default())?;
+    Ok(resources)
 }
 
 /// Reads a directory without a kustomization as plain manifests, the way Argo CD's
@@ -142,8 +145,9 @@ pub fn load_kustomization(loader: &Loader<'_>, dir: &Path) -> Result<(Kustomizat
         0 => serde_json::Value::Null,
         1 => docs.remove(0).value,
         _ => {
-            return Err(Error::new(ErrorKind::Kustomization, "a kustomization file must hold one YAML document")
-                .in_file(shown))
+            return Err(
+                Error::new(ErrorKind::Kustomization, "a kustomization file must hold one YAML document").in_file(shown)
+            )
         }
     };
     let kust = Kustomization::from_value(doc, &shown)?;
@@ -170,7 +174,8 @@ fn accumulate(
     }
     // 2. configurations and crds
     for path in kust.configurations.iter().flatten() {
-        let tables = config::load_configuration(loader, dir, path).map_err(|e| e.via(format!("configurations of {shown}")))?;
+        let tables =
+            config::load_configuration(loader, dir, path).map_err(|e| e.via(format!("configurations of {shown}")))?;
         acc.tables.merge(&tables);
     }
     for path in kust.crds.iter().flatten() {
@@ -188,11 +193,11 @@ fn accumulate(
     let schema = load_schema(loader, dir, kust)?;
     let inputs = load_inputs(loader, dir, kust).map_err(|e| e.via(format!("patches or replacements of {shown}")))?;
     for t in transformers::builtin(kust, &acc.tables, inputs).map_err(|e| e.in_file(&shown))? {
-        t.apply(&mut acc.resources, &schema).map_err(|e| e.via(format!("transformers of {shown}")))?;
+        t.apply(acc.resources_mut(), &schema).map_err(|e| e.via(format!("transformers of {shown}")))?;
     }
     for entry in kust.transformers.iter().flatten() {
         for t in plugins::transformers(loader, dir, entry, &acc.tables, stack)? {
-            t.apply(&mut acc.resources, &schema).map_err(|e| e.via(format!("transformers of {shown}")))?;
+            t.apply(acc.resources_mut(), &schema).map_err(|e| e.via(format!("transformers of {shown}")))?;
         }
     }
     // 6. validators: there are no built-in ones, so any entry is an external plugin.
@@ -227,7 +232,9 @@ fn accumulate_resource(
     if is_remote(entry) {
         return Err(Error::new(
             ErrorKind::Unsupported,
-            format!("remote resource '{entry}': kcmp builds only local files; vendor the remote base into the repository"),
+            format!(
+                "remote resource '{entry}': kcmp builds only local files; vendor the remote base into the repository"
+            ),
         ));
     }
     let path = normalize(&dir.join(entry));
@@ -256,7 +263,10 @@ fn accumulate_component(
     stack: &mut Vec<PathBuf>,
 ) -> Result<()> {
     if is_remote(entry) {
-        return Err(Error::new(ErrorKind::Unsupported, format!("remote component '{entry}': kcmp builds only local files")));
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            format!("remote component '{entry}': kcmp builds only local files"),
+        ));
     }
     let path = normalize(&dir.join(entry));
     if !loader.fs.is_dir(&path) {
@@ -297,7 +307,7 @@ fn run_generators(
     for (kind, args) in entries {
         let mut generated = generators::generate(kind, args, global, dir, loader)?;
         generated.meta.origin = Some(loader.display(dir));
-        generators::merge_generated(&mut acc.resources, generated)?;
+        generators::merge_generated(acc.resources_mut(), generated)?;
     }
     if kust.helm_charts.as_ref().is_some_and(|c| !c.is_empty())
         || kust.helm_chart_inflation_generator.as_ref().is_some_and(|c| !c.is_empty())
@@ -309,7 +319,7 @@ fn run_generators(
     }
     for entry in kust.generators.iter().flatten() {
         for generated in plugins::generators(loader, dir, entry, global, stack)? {
-            generators::merge_generated(&mut acc.resources, generated)?;
+            generators::merge_generated(acc.resources_mut(), generated)?;
         }
     }
     Ok(())

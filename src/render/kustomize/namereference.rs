@@ -48,7 +48,9 @@ pub fn fix(resources: &mut [Resource], rules: &[NameReference]) -> Result<()> {
         let referenced = rule.referenced.gvk();
         let pool: Vec<&Candidate> = candidates
             .iter()
-            .filter(|c| !c.previous.is_empty() && c.previous.iter().chain([&c.current]).any(|id| referenced.selects(&id.gvk)))
+            .filter(|c| {
+                !c.previous.is_empty() && c.previous.iter().chain([&c.current]).any(|id| referenced.selects(&id.gvk))
+            })
             .collect();
         if pool.is_empty() {
             continue;
@@ -128,13 +130,15 @@ fn select(
         .filter(|c| role_ref_kind.is_none_or(|k| c.gvk.kind == k))
         .collect();
     match old_namespace {
-        Some(ns) => found.retain(|c| {
-            c.cluster_scoped || c.previous.iter().any(|id| id.name == old_name && effective(id) == ns)
-        }),
+        Some(ns) => {
+            found.retain(|c| c.cluster_scoped || c.previous.iter().any(|id| id.name == old_name && effective(id) == ns))
+        }
         None => {
             if !referrer.cluster_scoped {
                 let ns = referrer.current.effective_namespace().to_string();
-                found.retain(|c| c.cluster_scoped || c.gvk.kind == "ServiceAccount" || c.current.effective_namespace() == ns);
+                found.retain(|c| {
+                    c.cluster_scoped || c.gvk.kind == "ServiceAccount" || c.current.effective_namespace() == ns
+                });
             }
         }
     }

@@ -61,7 +61,8 @@ pub fn sort(resources: &mut [Resource], options: Option<&SortOptions>) -> Result
             }
         },
     };
-    let mut keyed: Vec<(SortKey, usize)> = resources.iter().enumerate().map(|(i, r)| (SortKey::of(r, &first, &last), i)).collect();
+    let mut keyed: Vec<(SortKey, usize)> =
+        resources.iter().enumerate().map(|(i, r)| (SortKey::of(r, &first, &last), i)).collect();
     keyed.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
     let order: Vec<usize> = keyed.into_iter().map(|(_, i)| i).collect();
     permute(resources, &order);
@@ -74,7 +75,8 @@ fn owned(list: &[&str]) -> Vec<String> {
 
 /// Reorders `items` so that position k holds the element formerly at `order[k]`.
 fn permute(items: &mut [Resource], order: &[usize]) {
-    let mut taken: Vec<Option<Resource>> = items.iter_mut().map(|r| Some(std::mem::replace(r, Resource::new(Map::new())))).collect();
+    let mut taken: Vec<Option<Resource>> =
+        items.iter_mut().map(|r| Some(std::mem::replace(r, Resource::new(Map::new())))).collect();
     for (slot, &from) in items.iter_mut().zip(order) {
         if let Some(r) = taken[from].take() {
             *slot = r;

@@ -110,7 +110,7 @@ fn configs(loader: &Loader<'_>, dir: &Path, entry: &str, stack: &mut Vec<PathBuf
         return resources::read_file(loader, &path);
     }
     if loader.fs.is_dir(&path) {
-        return Ok(super::build_directory(loader, &path, stack)?.1.resources);
+        return Ok(super::build_directory(loader, &path, stack)?.1.into_resources());
     }
     Err(Error::new(ErrorKind::Io, format!("'{entry}': {}: no such file or directory", path.display())))
 }
@@ -237,13 +237,17 @@ fn transformer(loader: &Loader<'_>, dir: &Path, cfg: Resource, tables: &FieldSpe
             field_specs: f.field_specs,
         }),
         "ImageTagTransformer" => {
-            let image = f.image_tag.ok_or_else(|| Error::new(ErrorKind::Transformer, "ImageTagTransformer needs imageTag"))?;
+            let image =
+                f.image_tag.ok_or_else(|| Error::new(ErrorKind::Transformer, "ImageTagTransformer needs imageTag"))?;
             Transformer::Image(ImageTransformer::new(image, specs_or(f.field_specs, &tables.images))?)
         }
         "ReplicaCountTransformer" => {
             let replica =
                 f.replica.ok_or_else(|| Error::new(ErrorKind::Transformer, "ReplicaCountTransformer needs replica"))?;
-            Transformer::Replicas(ReplicaTransformer { replica, field_specs: specs_or(f.field_specs, &tables.replicas) })
+            Transformer::Replicas(ReplicaTransformer {
+                replica,
+                field_specs: specs_or(f.field_specs, &tables.replicas),
+            })
         }
         "PatchTransformer" => {
             let mut input = load_patch(loader, dir, f.path.as_deref(), f.patch.as_deref())?;
@@ -275,9 +279,10 @@ fn transformer(loader: &Loader<'_>, dir: &Path, cfg: Resource, tables: &FieldSpe
             Transformer::Replacements(all)
         }
         "ValueAddTransformer" => {
-            let value = f.value.clone().unwrap_or_else(|| {
-                dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()
-            });
+            let value = f
+                .value
+                .clone()
+                .unwrap_or_else(|| dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default());
             return Ok(vec![Transformer::ValueAdd(ValueAdd { value, targets: f.targets.clone() })]);
         }
         "HashTransformer" | "SortOrderTransformer" => return Ok(Vec::new()),

@@ -33,7 +33,10 @@ pub fn to_resources(value: Value, origin: &str, out: &mut Vec<Resource>) -> Resu
     };
     let kind = obj.get("kind").and_then(Value::as_str).unwrap_or_default();
     if kind.is_empty() {
-        return Err(Error::new(ErrorKind::Resource, "missing kind in object; every resource needs apiVersion, kind and metadata.name"));
+        return Err(Error::new(
+            ErrorKind::Resource,
+            "missing kind in object; every resource needs apiVersion, kind and metadata.name",
+        ));
     }
     if kind == "List" || (kind.ends_with("List") && obj.get("items").is_some_and(Value::is_array)) {
         if let Some(Value::Array(items)) = obj.get("items") {

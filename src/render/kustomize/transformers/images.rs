@@ -134,7 +134,10 @@ mod tests {
             panic!("object")
         };
         let mut rs = vec![Resource::new(m)];
-        ImageTransformer::new(image, FieldSpecTables::builtin().images).expect("compiles").apply(&mut rs).expect("applies");
+        ImageTransformer::new(image, FieldSpecTables::builtin().images)
+            .expect("compiles")
+            .apply(&mut rs)
+            .expect("applies");
         rs[0].obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["image"]
             .as_str()
             .expect("string")

@@ -86,7 +86,9 @@ mod tests {
     #[test]
     fn common_labels_reach_selectors_and_templates_as_strings() {
         let t = MetadataMapTransformer {
-            pairs: stringify_values(&[("app".to_string(), json!("web")), ("tier".to_string(), json!(1))].into_iter().collect()),
+            pairs: stringify_values(
+                &[("app".to_string(), json!("web")), ("tier".to_string(), json!(1))].into_iter().collect(),
+            ),
             field_specs: FieldSpecTables::builtin().common_labels,
         };
         let mut rs = vec![res(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},

@@ -114,7 +114,10 @@ pub fn builtin(k: &Kustomization, tables: &FieldSpecTables, inputs: LoadedInputs
             specs
         };
         field_specs.extend(label.fields.iter().cloned());
-        out.push(Transformer::MetadataMap(MetadataMapTransformer { pairs: stringify_values(&label.pairs), field_specs }));
+        out.push(Transformer::MetadataMap(MetadataMapTransformer {
+            pairs: stringify_values(&label.pairs),
+            field_specs,
+        }));
     }
     if let Some(labels) = &k.common_labels {
         out.push(Transformer::MetadataMap(MetadataMapTransformer {
@@ -130,7 +133,10 @@ pub fn builtin(k: &Kustomization, tables: &FieldSpecTables, inputs: LoadedInputs
     }
     out.extend(inputs.json6902.into_iter().map(Transformer::PatchJson6902));
     for r in k.replicas.iter().flatten() {
-        out.push(Transformer::Replicas(ReplicaTransformer { replica: r.clone(), field_specs: tables.replicas.clone() }));
+        out.push(Transformer::Replicas(ReplicaTransformer {
+            replica: r.clone(),
+            field_specs: tables.replicas.clone(),
+        }));
     }
     for image in k.images.iter().flatten() {
         out.push(Transformer::Image(ImageTransformer::new(image.clone(), tables.images.clone())?));

@@ -93,7 +93,9 @@ mod tests {
         let mut rs = vec![
             res(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}})),
             res(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "n"}})),
-            res(json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "a.b"}})),
+            res(
+                json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "a.b"}}),
+            ),
         ];
         let specs = FieldSpecTables::builtin().name_prefix;
         let base = NameAffixTransformer { affix: Affix::Prefix, text: "base-".into(), field_specs: specs.clone() };

@@ -114,9 +114,13 @@ mod tests {
         let mut rs = vec![
             res(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "old"}})),
             res(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "x"}})),
-            res(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "r"}})),
-            res(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "rb"},
-                "subjects": [{"kind": "User", "name": "default"}, {"kind": "ServiceAccount", "name": "sa", "namespace": "x"}]})),
+            res(
+                json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "r"}}),
+            ),
+            res(
+                json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "rb"},
+                "subjects": [{"kind": "User", "name": "default"}, {"kind": "ServiceAccount", "name": "sa", "namespace": "x"}]}),
+            ),
         ];
         ns("prod").apply(&mut rs).expect("applies");
         assert_eq!(rs[0].name(), "prod");
