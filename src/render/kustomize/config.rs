@@ -67,32 +67,87 @@ pub fn load_configuration(loader: &Loader<'_>, dir: &Path, rel: &str) -> Result<
     Ok(tables)
 }
 
-/// Reads one `crds:` file: OpenAPI definitions whose properties carry
-/// `x-kubernetes-object-ref-kind` (+ `-api-version`) add name-reference rules.
+/// Reads one `crds:` file: a map of OpenAPI definitions (`{name: {Schema: ...}}`).
+/// For each definition that looks like a Kubernetes type (has `kind`, `apiVersion`,
+/// `metadata` properties), its properties — and, through `$ref`, the properties of
+/// referenced definitions — may carry `x-kubernetes-annotation`,
+/// `x-kubernetes-label-selector`, `x-kubernetes-identity` (name prefix) and
+/// `x-kubernetes-object-ref-api-version` + `-kind` (+ `-name-key`, default `name`),
+/// which add field specs for the definition's kind.
 pub fn load_crd(loader: &Loader<'_>, dir: &Path, rel: &str) -> Result<FieldSpecTables> {
     let path = normalize(&dir.join(rel));
     check_in_root(loader.fs, dir, &path)?;
+    let shown = loader.display(&path);
     let mut tables = FieldSpecTables::default();
     for doc in loader.read_documents(&path)? {
         let Value::Object(defs) = doc.value else { continue };
-        for (def_name, def) in defs {
-            let kind = def_name.rsplit('.').next().unwrap_or_default().to_string();
-            collect_refs(&def, &kind, "", &mut tables);
+        for (def_name, def) in &defs {
+            let Some(props) = schema_of(def).and_then(|s| s.get("properties")) else { continue };
+            if !["kind", "apiVersion", "metadata"].iter().all(|k| props.get(k).is_some()) {
+                continue;
+            }
+            if def_name.split('.').count() < 3 {
+                return Err(Error::new(
+                    ErrorKind::Kustomization,
+                    format!(
+                        "crd definition '{def_name}': `api` should be specified in dot notation: group.version.kind"
+                    ),
+                )
+                .in_file(&shown));
+            }
+            let kind = def_name.rsplit('.').next().unwrap_or_default();
+            collect(&defs, def_name, kind, &mut Vec::new(), &mut tables, 0);
         }
     }
     Ok(tables)
 }
 
-fn collect_refs(schema: &Value, kind: &str, prefix: &str, tables: &mut FieldSpecTables) {
-    let Some(Value::Object(props)) = schema.get("properties") else { return };
+fn schema_of(def: &Value) -> Option<&Value> {
+    let Value::Object(m) = def else { return None };
+    m.iter().find(|(k, _)| k.eq_ignore_ascii_case("schema")).map(|(_, v)| v)
+}
+
+fn collect(
+    defs: &serde_json::Map<String, Value>,
+    type_name: &str,
+    kind: &str,
+    path: &mut Vec<String>,
+    out: &mut FieldSpecTables,
+    depth: usize,
+) {
+    // `$ref` chains are followed like Kustomize does; the depth bound guards against self-references.
+    if depth > 32 {
+        return;
+    }
+    let Some(Value::Object(props)) = defs.get(type_name).and_then(schema_of).and_then(|s| s.get("properties")) else {
+        return;
+    };
     for (name, prop) in props {
-        let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
-        if let Some(ref_kind) = prop.get("x-kubernetes-object-ref-kind").and_then(Value::as_str) {
-            let referrer = FieldSpec { kind: kind.to_string(), path: path.clone(), ..FieldSpec::default() };
-            let referenced = GvkSelector { kind: ref_kind.to_string(), ..GvkSelector::default() };
-            let rule = NameReference { referenced, referrers: vec![referrer] };
-            tables.merge(&FieldSpecTables { name_reference: vec![rule], ..FieldSpecTables::default() });
+        path.push(name.clone());
+        let spec = |p: &[String]| FieldSpec { kind: kind.to_string(), path: p.join("/"), ..FieldSpec::default() };
+        if prop.get("x-kubernetes-annotation").is_some() {
+            out.merge(&FieldSpecTables { common_annotations: vec![spec(path)], ..FieldSpecTables::default() });
         }
-        collect_refs(prop, kind, &path, tables);
+        if prop.get("x-kubernetes-label-selector").is_some() {
+            out.merge(&FieldSpecTables { common_labels: vec![spec(path)], ..FieldSpecTables::default() });
+        }
+        if prop.get("x-kubernetes-identity").is_some() {
+            out.merge(&FieldSpecTables { name_prefix: vec![spec(path)], ..FieldSpecTables::default() });
+        }
+        let version = prop.get("x-kubernetes-object-ref-api-version").and_then(Value::as_str);
+        let ref_kind = prop.get("x-kubernetes-object-ref-kind").and_then(Value::as_str);
+        if let (Some(version), Some(ref_kind)) = (version, ref_kind) {
+            let name_key = prop.get("x-kubernetes-object-ref-name-key").and_then(Value::as_str).unwrap_or("name");
+            let mut p = path.clone();
+            p.push(name_key.to_string());
+            let referenced =
+                GvkSelector { kind: ref_kind.to_string(), version: version.to_string(), ..GvkSelector::default() };
+            let rule = NameReference { referenced, referrers: vec![spec(&p)] };
+            out.merge(&FieldSpecTables { name_reference: vec![rule], ..FieldSpecTables::default() });
+        }
+        if let Some(r) = prop.get("$ref").and_then(Value::as_str) {
+            collect(defs, r, kind, path, out, depth + 1);
+        }
+        path.pop();
     }
 }
