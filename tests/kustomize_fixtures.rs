@@ -23,13 +23,23 @@ fn normalize(v: Value) -> Value {
 }
 
 fn docs(text: &str) -> Vec<Value> {
-    parse_stream(text).expect("expected output parses").into_iter().map(|d| normalize(d.value)).filter(|v| !v.is_null()).collect()
+    parse_stream(text)
+        .expect("expected output parses")
+        .into_iter()
+        .map(|d| normalize(d.value))
+        .filter(|v| !v.is_null())
+        .collect()
 }
 
 #[test]
 fn fixtures_render_like_kubectl_kustomize() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kustomize");
-    let mut cases: Vec<_> = std::fs::read_dir(&root).expect("fixtures dir").filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    let mut cases: Vec<_> = std::fs::read_dir(&root)
+        .expect("fixtures dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
     cases.sort();
     let mut failures = Vec::new();
     for case in &cases {
@@ -38,7 +48,10 @@ fn fixtures_render_like_kubectl_kustomize() {
         let expected_error = case.join("expected-error.txt");
         if expected_error.exists() {
             if result.is_ok() {
-                failures.push(format!("{name}: kubectl fails ({}) but kcmp rendered", std::fs::read_to_string(&expected_error).unwrap_or_default().trim()));
+                failures.push(format!(
+                    "{name}: kubectl fails ({}) but kcmp rendered",
+                    std::fs::read_to_string(&expected_error).unwrap_or_default().trim()
+                ));
             }
             continue;
         }
