@@ -49,9 +49,15 @@ pub fn render(dir: &Path, options: &Options) -> Result<Vec<Resource>> {
 /// Renders `dir` read through `fs`: a kustomization if the directory has one,
 /// otherwise its manifest files as they are.
 pub fn render_with(fs: &dyn Fs, dir: &Path, options: &Options) -> Result<Vec<Resource>> {
-    let root = fs.real_path(dir).map_err(|e| load::io_error(dir, e).via("must build at a directory that exists"))?;
+    let root = fs.real_path(dir).map_err(|e| {
+        Error::new(ErrorKind::Io, format!("must build at a directory: '{}' does not exist", dir.display()))
+            .with_source(e)
+    })?;
     if !fs.is_dir(&root) {
-        return Err(Error::new(ErrorKind::Io, format!("'{}' is not a directory", dir.display())));
+        return Err(Error::new(
+            ErrorKind::Io,
+            format!("must build at a directory: '{}' is not a directory", dir.display()),
+        ));
     }
     let loader = Loader { fs, template: &options.template, decryption: &options.decryption, app_root: root.clone() };
     if kustomize::find_kustomization_file(fs, &root)?.is_some() {
