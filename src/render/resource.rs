@@ -36,9 +36,10 @@ impl Gvk {
         }
     }
 
-    /// `group/version, Kind=kind` style text for messages.
-    pub fn api_version_kind(&self) -> String {
-        format!("{}/{}, Kind={}", self.group, self.version, self.kind)
+    /// Kustomize's `Gvk.String()`: `Kind.version.group` with `[noVer]`/`[noGrp]`.
+    pub fn kustomize_string(&self) -> String {
+        let or = |s: &str, d: &str| if s.is_empty() { d.to_string() } else { s.to_string() };
+        format!("{}.{}.{}", or(&self.kind, "[noKind]"), or(&self.version, "[noVer]"), or(&self.group, "[noGrp]"))
     }
 
     /// Whether Kustomize treats this GVK as cluster-scoped (exact apiVersion+kind table;

@@ -37,7 +37,7 @@ impl ReplicaTransformer {
             }
         }
         if !matched {
-            let gvks: Vec<String> = self.field_specs.iter().map(|s| s.gvk().api_version_kind()).collect();
+            let gvks: Vec<String> = self.field_specs.iter().map(|s| s.gvk().kustomize_string()).collect();
             return Err(Error::new(
                 ErrorKind::Transformer,
                 format!(
@@ -48,5 +48,44 @@ impl ReplicaTransformer {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::kustomize::fieldspec::FieldSpecTables;
+    use serde_json::json;
+
+    fn res(v: Value) -> Resource {
+        let Value::Object(m) = v else { panic!("object") };
+        Resource::new(m)
+    }
+
+    #[test]
+    fn sets_count_by_original_name_after_a_prefix() {
+        let mut r = res(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}}));
+        r.rename("p-web");
+        let mut rs = vec![r, res(json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"}}))];
+        let t = ReplicaTransformer {
+            replica: Replica { name: "web".into(), count: 5 },
+            field_specs: FieldSpecTables::builtin().replicas,
+        };
+        t.apply(&mut rs).expect("applies");
+        assert_eq!(rs[0].obj["spec"], json!({"replicas": 5}));
+        assert_eq!(rs[1].obj.get("spec"), None);
+    }
+
+    #[test]
+    fn no_match_is_an_error_listing_the_kinds() {
+        let mut rs = vec![res(json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"}}))];
+        let t = ReplicaTransformer {
+            replica: Replica { name: "nope".into(), count: 1 },
+            field_specs: FieldSpecTables::builtin().replicas,
+        };
+        assert_eq!(
+            t.apply(&mut rs).expect_err("no match").to_string(),
+            "transformer failed: resource with name nope does not match a config with the following GVK [Deployment.[noVer].[noGrp] ReplicationController.[noVer].[noGrp] ReplicaSet.[noVer].[noGrp] StatefulSet.[noVer].[noGrp]]"
+        );
     }
 }
