@@ -9,7 +9,7 @@
 //! text that does not fit the target's type is an error); a created scalar takes
 //! whatever type the text reads as; a map or list target is replaced by a copy.
 
-mod path;
+pub(crate) mod path;
 
 use crate::render::error::{Error, ErrorKind, Result};
 use crate::render::kustomize::kustomization::{FieldOptions, Replacement, ReplacementSource, Selector};
