@@ -208,11 +208,17 @@ fn sorted_string_map(m: &IndexMap<String, String>) -> Value {
 /// Key/value pairs in Kustomize's order: env files, then literals, then files.
 fn load_pairs(args: &GeneratorArgs, dir: &Path, sources: &dyn ReadSource) -> Result<Vec<(String, Vec<u8>)>> {
     let mut pairs = Vec::new();
-    for rel in &args.envs {
-        let context = || format!("loading KV pairs: env source files: {}", go_list(&args.envs));
+    // The legacy singular `env` follows `envs` (kustomization loading already
+    // moves it there; plugin-style entries may still carry it).
+    let mut envs = args.envs.clone();
+    if !args.env.is_empty() {
+        envs.push(args.env.clone());
+    }
+    for rel in &envs {
+        let context = || format!("loading KV pairs: env source files: {}", go_list(&envs));
         let (_, bytes) = sources.read_source(dir, rel).map_err(|e| e.via(context()))?;
         let lines = env_file_pairs(&bytes)
-            .map_err(|detail| Error::new(ErrorKind::Generator, format!("{}: {detail}", context())).in_file(rel))?;
+            .map_err(|detail| Error::new(ErrorKind::Generator, format!("{}: {rel}: {detail}", context())))?;
         pairs.extend(lines.into_iter().map(|(k, v)| (k, v.into_bytes())));
     }
     for literal in &args.literals {
@@ -650,6 +656,14 @@ mod tests {
         let e = gen(GeneratorKind::Secret, json!({"name": "x", "literals": ["a=1"], "files": ["a=f.txt"]}), &f)
             .expect_err("fails");
         assert_eq!(e.detail(), "configmap x illegally repeats the key `a`");
+    }
+
+    #[test]
+    fn env_file_with_invalid_utf8_names_the_line() {
+        // kubectl prints the raw bytes (`line [66 61 255] has invalid utf8 bytes`); we name the line.
+        let files = Files(vec![("bad.env", b"A=1\nB=\xff\n".to_vec())]);
+        let e = gen(GeneratorKind::ConfigMap, json!({"name": "x", "envs": ["bad.env"]}), &files).expect_err("fails");
+        assert_eq!(e.detail(), "loading KV pairs: env source files: [bad.env]: bad.env: line 2 has invalid utf8 bytes");
     }
 
     #[test]
