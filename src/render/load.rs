@@ -195,6 +195,22 @@ impl Loader<'_> {
         }
     }
 
+    /// A path relative to the app root, with `..` segments for files outside it
+    /// (Kustomize's origin annotations are written this way).
+    pub fn relative(&self, path: &Path) -> String {
+        let from: Vec<_> = self.app_root.components().collect();
+        let to: Vec<_> = path.components().collect();
+        let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+        let mut rel = PathBuf::new();
+        for _ in common..from.len() {
+            rel.push("..");
+        }
+        for c in &to[common..] {
+            rel.push(c.as_os_str());
+        }
+        rel.display().to_string()
+    }
+
     fn read_text(&self, path: &Path) -> Result<String> {
         let bytes = self.fs.read(path).map_err(|e| io_error(path, e).in_file(self.display(path)))?;
         String::from_utf8(bytes)

@@ -139,6 +139,8 @@ pub struct BuildMeta {
     pub needs_hash: bool,
     /// Generator behaviour, for objects made by a generator.
     pub behavior: Behavior,
+    /// Made by a generator (for origin annotations).
+    pub generated: bool,
     /// Set once the hash suffix has been appended (the top level does it once).
     pub hashed: bool,
 }

@@ -443,14 +443,98 @@ impl Kustomization {
     }
 }
 
-/// Renames keys that match a known field case-insensitively to the field's spelling.
+/// Field names of the nested structs (labels entries, patches, selectors, images,
+/// replicas, vars, generators, replacements, sort options, field specs).
+const NESTED_FIELDS: &[&str] = &[
+    "pairs",
+    "includeSelectors",
+    "includeTemplates",
+    "fields",
+    "group",
+    "version",
+    "kind",
+    "path",
+    "create",
+    "patch",
+    "target",
+    "options",
+    "name",
+    "namespace",
+    "labelSelector",
+    "annotationSelector",
+    "newName",
+    "newTag",
+    "digest",
+    "tagSuffix",
+    "count",
+    "objref",
+    "fieldref",
+    "fieldpath",
+    "apiVersion",
+    "order",
+    "legacySortOptions",
+    "orderFirst",
+    "orderLast",
+    "behavior",
+    "literals",
+    "files",
+    "envs",
+    "env",
+    "type",
+    "labels",
+    "annotations",
+    "disableNameSuffixHash",
+    "immutable",
+    "source",
+    "targets",
+    "fieldPath",
+    "select",
+    "reject",
+    "fieldPaths",
+    "delimiter",
+    "index",
+    "encoding",
+];
+
+/// Values that are user data (label/annotation maps, free-form configs): their keys
+/// are never renamed.
+const USER_DATA: &[&str] = &[
+    "commonLabels",
+    "commonAnnotations",
+    "pairs",
+    "openapi",
+    "metadata",
+    "helmGlobals",
+    "helmCharts",
+    "helmChartInflationGenerator",
+];
+
+/// Renames keys that match a known field case-insensitively to the field's spelling,
+/// at every level, as Go's JSON decoder matches struct fields.
 fn canonical_keys(map: Map<String, Value>) -> Map<String, Value> {
+    canonical_map(map, FIELDS)
+}
+
+fn canonical_map(map: Map<String, Value>, fields: &[&str]) -> Map<String, Value> {
     map.into_iter()
         .map(|(k, v)| {
-            let canon = FIELDS.iter().find(|f| f.eq_ignore_ascii_case(&k)).map(|f| f.to_string());
-            (canon.unwrap_or(k), v)
+            let k = fields.iter().find(|f| f.eq_ignore_ascii_case(&k)).map(|f| f.to_string()).unwrap_or(k);
+            let keep = USER_DATA.contains(&k.as_str())
+                || (matches!(k.as_str(), "labels" | "annotations" | "options")
+                    && v.is_object()
+                    && fields == NESTED_FIELDS);
+            let v = if keep { v } else { canonical_value(v) };
+            (k, v)
         })
         .collect()
+}
+
+fn canonical_value(v: Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(canonical_map(m, NESTED_FIELDS)),
+        Value::Array(items) => Value::Array(items.into_iter().map(canonical_value).collect()),
+        other => other,
+    }
 }
 
 /// serde says `unknown field `x`, expected one of ...`; Kustomize says `unknown field "x"`.
@@ -484,6 +568,18 @@ mod tests {
         .expect("decodes");
         assert_eq!(k.patches_json6902.map(|p| p.len()), Some(1));
         assert!(k.common_labels.is_some());
+    }
+
+    #[test]
+    fn nested_keys_match_case_insensitively_but_user_data_keeps_its_keys() {
+        let k = Kustomization::from_value(
+            json!({"vars": [{"name": "V", "objRef": {"kind": "Service", "name": "s"}, "fieldRef": {"fieldPath": "metadata.name"}}],
+                   "commonLabels": {"Name": "x"}}),
+            "k",
+        )
+        .expect("decodes");
+        assert_eq!(k.vars.expect("vars")[0].fieldref.fieldpath, "metadata.name");
+        assert!(k.common_labels.expect("labels").contains_key("Name"));
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod generators;
 pub mod kustomization;
 pub mod namereference;
 pub mod order;
+pub mod output;
 pub mod patch;
 pub mod plugins;
 pub mod resources;
@@ -60,7 +61,8 @@ pub fn build(loader: &Loader<'_>, dir: &Path) -> Result<Vec<Resource>> {
     vars::resolve(&mut resources, &vars, &tables.var_reference)?;
     resources.retain(|r| r.annotation("config.kubernetes.io/local-config") != Some("true"));
     order::sort(&mut resources, kust.sort_options.as_ref())?;
-    order::apply_build_metadata(&mut resources, kust.build_metadata.as_deref().unwrap_or_default())?;
+    output::apply_build_metadata(&mut resources, kust.build_metadata.as_deref().unwrap_or_default())?;
+    output::stringify_annotations(&mut resources);
     Ok(resources)
 }
 
@@ -183,7 +185,7 @@ fn accumulate(
         acc.tables.merge(&tables);
     }
     // 3. generators
-    run_generators(loader, dir, kust, acc, stack).map_err(|e| e.via(format!("generators of {shown}")))?;
+    run_generators(loader, dir, kust, file, acc, stack).map_err(|e| e.via(format!("generators of {shown}")))?;
     // 4. components
     for entry in kust.components.iter().flatten() {
         accumulate_component(loader, dir, entry, acc, stack)
@@ -293,6 +295,7 @@ fn run_generators(
     loader: &Loader<'_>,
     dir: &Path,
     kust: &Kustomization,
+    file: &Path,
     acc: &mut Accumulator,
     stack: &mut Vec<PathBuf>,
 ) -> Result<()> {
@@ -306,7 +309,8 @@ fn run_generators(
         .chain(kust.secret_generator.iter().flatten().map(|g| (GeneratorKind::Secret, g)));
     for (kind, args) in entries {
         let mut generated = generators::generate(kind, args, global, dir, loader)?;
-        generated.meta.origin = Some(loader.display(dir));
+        generated.meta.origin = Some(loader.relative(file));
+        generated.meta.generated = true;
         generators::merge_generated(acc.resources_mut(), generated)?;
     }
     if kust.helm_charts.as_ref().is_some_and(|c| !c.is_empty())

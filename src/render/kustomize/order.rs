@@ -1,9 +1,9 @@
-//! Output order (docs/kustomize-semantics.md §10) and `buildMetadata` (§11).
+//! Output order (docs/kustomize-semantics.md §10).
 
 use crate::render::error::{Error, ErrorKind, Result};
 use crate::render::kustomize::kustomization::SortOptions;
 use crate::render::resource::Resource;
-use serde_json::{Map, Value};
+use serde_json::Map;
 use std::cmp::Ordering;
 
 /// Kinds that come first in the legacy order, in this order.
@@ -131,54 +131,10 @@ impl PartialOrd for SortKey {
     }
 }
 
-/// `buildMetadata:` options: `managedByLabel` adds the kustomize version label,
-/// `originAnnotations` records where each object came from.
-pub fn apply_build_metadata(resources: &mut [Resource], options: &[String]) -> Result<()> {
-    for opt in options {
-        match opt.as_str() {
-            "managedByLabel" => {
-                for r in resources.iter_mut() {
-                    insert_meta_string(r, "labels", "app.kubernetes.io/managed-by", "kustomize-v5.5.0");
-                }
-            }
-            "originAnnotations" => {
-                for r in resources.iter_mut() {
-                    let origin = r.meta.origin.clone().unwrap_or_default();
-                    let text = if r.meta.needs_hash || r.meta.hashed {
-                        format!("configuredIn: {origin}/kustomization.yaml\nconfiguredBy:\n  apiVersion: builtin\n  kind: {}Generator\n", r.kind())
-                    } else {
-                        format!("path: {origin}\n")
-                    };
-                    insert_meta_string(r, "annotations", "config.kubernetes.io/origin", &text);
-                }
-            }
-            "transformerAnnotations" => {}
-            other => {
-                return Err(Error::new(
-                    ErrorKind::Kustomization,
-                    format!("buildMetadata option '{other}' is not one of managedByLabel, originAnnotations, transformerAnnotations"),
-                ))
-            }
-        }
-    }
-    Ok(())
-}
-
-fn insert_meta_string(r: &mut Resource, map: &str, key: &str, value: &str) {
-    let md = r.metadata_mut();
-    let m = md.entry(map).or_insert_with(|| Value::Object(Map::new()));
-    if !m.is_object() {
-        *m = Value::Object(Map::new());
-    }
-    if let Value::Object(m) = m {
-        m.insert(key.to_string(), Value::String(value.to_string()));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn res(kind: &str, api: &str, name: &str) -> Resource {
         let Value::Object(m) = json!({"apiVersion": api, "kind": kind, "metadata": {"name": name}}) else { panic!() };

@@ -11,10 +11,11 @@ use std::path::Path;
 /// The resources of one file, in document order.
 pub fn read_file(loader: &Loader<'_>, path: &Path) -> Result<Vec<Resource>> {
     let shown = loader.display(path);
+    let origin = loader.relative(path);
     let mut out = Vec::new();
     for doc in loader.read_documents(path)? {
         let line = doc.line;
-        to_resources(doc.value, &shown, &mut out).map_err(|e| e.in_file(&shown).at_line(line))?;
+        to_resources(doc.value, &origin, &mut out).map_err(|e| e.in_file(&shown).at_line(line))?;
     }
     Ok(out)
 }
