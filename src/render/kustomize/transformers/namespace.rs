@@ -27,7 +27,8 @@ impl NamespaceTransformer {
         for res in resources.iter_mut() {
             let gvk = res.gvk();
             let before = res.id();
-            if !gvk.is_cluster_scoped() && !(self.unset_only && !res.namespace().is_empty()) {
+            let may_set = !self.unset_only || res.namespace().is_empty();
+            if !gvk.is_cluster_scoped() && may_set {
                 res.set_namespace(&self.namespace);
             }
             let mut node = Value::Object(std::mem::take(&mut res.obj));
