@@ -177,8 +177,9 @@ pub struct ObjRef {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FieldRef {
-    /// Dot-separated path.
-    #[serde(default)]
+    /// Dot-separated path. Kustomize's JSON name is `fieldPath`; vars usually spell
+    /// it `fieldpath`, which Go's case-insensitive decoding accepts.
+    #[serde(default, rename = "fieldPath", alias = "fieldpath")]
     pub fieldpath: String,
 }
 
@@ -469,7 +470,6 @@ const NESTED_FIELDS: &[&str] = &[
     "count",
     "objref",
     "fieldref",
-    "fieldpath",
     "apiVersion",
     "order",
     "legacySortOptions",
@@ -580,6 +580,19 @@ mod tests {
         .expect("decodes");
         assert_eq!(k.vars.expect("vars")[0].fieldref.fieldpath, "metadata.name");
         assert!(k.common_labels.expect("labels").contains_key("Name"));
+    }
+
+    #[test]
+    fn replacement_field_path_and_var_fieldpath_both_decode() {
+        let k = Kustomization::from_value(
+            json!({"replacements": [{"source": {"kind": "Service", "name": "s", "fieldPath": ".metadata.name"},
+                                     "targets": [{"select": {"kind": "X"}, "fieldPaths": ["spec.a"]}]}],
+                   "vars": [{"name": "V", "objref": {"kind": "Service", "name": "s"}, "fieldref": {"fieldpath": "metadata.namespace"}}]}),
+            "k",
+        )
+        .expect("decodes");
+        assert_eq!(k.vars.expect("vars")[0].fieldref.fieldpath, "metadata.namespace");
+        assert_eq!(k.replacements.map(|r| r.len()), Some(1));
     }
 
     #[test]
