@@ -48,9 +48,15 @@ fn exit_code(result: anyhow::Result<ExitCode>) -> ExitCode {
     }
 }
 
-/// Logs go to stderr (stdout carries manifests), filtered by `RUST_LOG` (default warn).
+/// Logs go to stderr (stdout carries manifests), filtered by `RUST_LOG` (default warn);
+/// colours only when stderr is a terminal, so CI logs and Argo CD's captured stderr stay plain.
 fn init_tracing() {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
 }
