@@ -2,12 +2,17 @@
 //! per-object JSON strings Argo CD's `ManifestResponse.manifests` carries.
 
 use crate::render::resource::Resource;
-use serde_json::Value;
 
 /// The YAML stream, byte-compatible with `kubectl kustomize` (empty for no objects).
 pub fn to_yaml_stream(resources: &[Resource]) -> String {
-    let values: Vec<Value> = resources.iter().map(|r| Value::Object(r.obj.clone())).collect();
-    crate::render::yaml::emit::to_yaml_stream(values.iter())
+    let mut out = String::new();
+    for (i, r) in resources.iter().enumerate() {
+        if i > 0 {
+            out.push_str("---\n");
+        }
+        crate::render::yaml::emit::write_object(&mut out, &r.obj);
+    }
+    out
 }
 
 /// One compact JSON document per object, in output order (CMP protocol §6).

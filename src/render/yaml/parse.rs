@@ -91,7 +91,10 @@ pub fn parse_stream(text: &str) -> Result<Vec<Document>, YamlError> {
 /// Parses a stream, turning every scalar into a value through `hook`.
 pub fn parse_stream_with(text: &str, hook: &dyn ScalarHook) -> Result<Vec<Document>, YamlError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut builder = Builder { hook, anchors: HashMap::new(), stack: Vec::new(), docs: Vec::new() };
+    // A block scalar that runs to the end of a file without a final newline has
+    // no final line break (YAML 1.2 §8.1.1.2; go-yaml agrees), saphyr adds one.
+    let unterminated_end = (!text.is_empty() && !text.ends_with('\n')).then(|| text.chars().count());
+    let mut builder = Builder { hook, anchors: HashMap::new(), stack: Vec::new(), docs: Vec::new(), unterminated_end };
     for item in Parser::new_from_str(text) {
         let (event, span) = item.map_err(|e| YamlError { message: e.info().to_string(), line: e.marker().line() })?;
         builder.event(event, span)?;
@@ -110,6 +113,7 @@ struct Builder<'h> {
     anchors: HashMap<usize, Value>,
     stack: Vec<Frame>,
     docs: Vec<Document>,
+    unterminated_end: Option<usize>,
 }
 
 fn line_of(span: &Span) -> usize {
@@ -140,7 +144,11 @@ impl Builder<'_> {
                     .ok_or_else(|| YamlError { message: "unknown anchor referenced by alias".into(), line })?;
                 self.push_value(v, line, true)?;
             }
-            Event::Scalar(text, style, anchor, tag) => {
+            Event::Scalar(mut text, style, anchor, tag) => {
+                let block = matches!(style, SaphyrStyle::Literal | SaphyrStyle::Folded);
+                if block && self.unterminated_end.is_some_and(|end| span.end.index() >= end) && text.ends_with('\n') {
+                    text.to_mut().pop();
+                }
                 let style = match style {
                     SaphyrStyle::Plain => ScalarStyle::Plain,
                     SaphyrStyle::SingleQuoted => ScalarStyle::SingleQuoted,

@@ -1,13 +1,18 @@
 //! Patches (docs/kustomize-semantics.md §4): `patches` (SMP or JSON 6902, by target
 //! or by the patch's own id), `patchesStrategicMerge`, `patchesJson6902`.
-//! Target selection lives in `selector`; merge rules in `strategic`; RFC 6902 in `json6902`.
-//!
-//! STUB: signatures fixed by the lead; implementation pending (patch helper).
+//! Target selection lives in `selector`; merge rules in `strategic`; RFC 6902 in
+//! `json6902`. This file classifies a patch, finds its targets and puts back what
+//! kustomize puts back after a merge (name, kind, namespace, rename history).
+
+pub mod json6902;
+pub mod strategic;
 
 use crate::render::error::{Error, ErrorKind, Result};
 use crate::render::kustomize::kustomization::Selector;
-use crate::render::resource::Resource;
-use serde_json::Value;
+use crate::render::kustomize::selector::{self, Matching};
+use crate::render::resource::{Gvk, ResId, Resource};
+use serde_json::{Map, Value};
+use strategic::{Merged, SchemaView};
 
 /// A patch after loading: its parsed documents and where it came from.
 #[derive(Clone, Debug, Default)]
@@ -32,20 +37,355 @@ pub struct Schema {
     pub custom: Option<Value>,
 }
 
+impl Schema {
+    fn view(&self) -> SchemaView<'_> {
+        SchemaView { custom: self.custom.as_ref() }
+    }
+}
+
+/// What a `patches` entry's text turned out to be (§4.1).
+enum Classified<'a> {
+    Strategic(Vec<&'a Map<String, Value>>),
+    Json(&'a Value),
+}
+
+fn classify(patch: &PatchInput) -> Result<Classified<'_>> {
+    if let [list @ Value::Array(_)] = patch.docs.as_slice() {
+        return Ok(Classified::Json(list));
+    }
+    let objects: Vec<_> = patch.docs.iter().filter_map(Value::as_object).collect();
+    if objects.len() != patch.docs.len() {
+        return Err(Error::new(
+            ErrorKind::Patch,
+            format!(
+                "unable to parse SM or JSON patch from {}; write a Kubernetes object or a list of {{op, path, value}}",
+                patch.origin
+            ),
+        ));
+    }
+    Ok(Classified::Strategic(objects))
+}
+
 /// Applies one `patches:` entry (SMP or JSON 6902, classified from its content).
 pub fn apply_patch(resources: &mut Vec<Resource>, patch: &PatchInput, schema: &Schema) -> Result<()> {
-    let _ = (resources, patch, schema);
-    Err(Error::new(ErrorKind::Unsupported, "patches are not implemented yet"))
+    match classify(patch)? {
+        Classified::Json(ops) => {
+            let target = patch.target.as_ref().ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Patch,
+                    format!("must specify a target for JSON patch {}; add 'target:' to the entry", patch.origin),
+                )
+            })?;
+            apply_json_to_selected(resources, ops, target, &patch.origin)
+        }
+        Classified::Strategic(docs) => match &patch.target {
+            None => {
+                for doc in docs {
+                    apply_by_id(resources, doc, patch, schema, true)?;
+                }
+                Ok(())
+            }
+            Some(target) => {
+                let doc = match docs.as_slice() {
+                    [] => return Ok(()),
+                    [one] => *one,
+                    _ => {
+                        return Err(Error::new(
+                            ErrorKind::Patch,
+                            format!(
+                                "Multiple Strategic-Merge Patches in one `patches` entry is not allowed to set `patches.target` field: [path: {}]; split the documents into separate entries",
+                                patch.origin
+                            ),
+                        ))
+                    }
+                };
+                let mut selected = Vec::new();
+                for (i, res) in resources.iter().enumerate() {
+                    if selector::selects(target, res, Matching::Regex).map_err(|e| e.in_file(&patch.origin))? {
+                        selected.push(i);
+                    }
+                }
+                apply_smp_to(resources, &selected, doc, patch, schema)
+            }
+        },
+    }
 }
 
 /// Applies one `patchesStrategicMerge:` entry (each document finds its target by id).
 pub fn apply_strategic_merge(resources: &mut Vec<Resource>, patch: &PatchInput, schema: &Schema) -> Result<()> {
-    let _ = (resources, patch, schema);
-    Err(Error::new(ErrorKind::Unsupported, "patchesStrategicMerge is not implemented yet"))
+    for doc in &patch.docs {
+        let Some(doc) = doc.as_object() else {
+            return Err(Error::new(
+                ErrorKind::Patch,
+                format!("strategic merge patch {} is not a Kubernetes object; write a map with apiVersion, kind and metadata.name", patch.origin),
+            ));
+        };
+        apply_by_id(resources, doc, patch, schema, false)?;
+    }
+    Ok(())
 }
 
 /// Applies one `patchesJson6902:` entry (target required).
-pub fn apply_json6902(resources: &mut Vec<Resource>, patch: &PatchInput) -> Result<()> {
-    let _ = (resources, patch);
-    Err(Error::new(ErrorKind::Unsupported, "patchesJson6902 is not implemented yet"))
+pub fn apply_json6902(resources: &mut [Resource], patch: &PatchInput) -> Result<()> {
+    let target = patch.target.as_ref().ok_or_else(|| {
+        Error::new(
+            ErrorKind::Patch,
+            format!("must specify a target for patch {}; add 'target:' to the entry", patch.origin),
+        )
+    })?;
+    let ops = match patch.docs.as_slice() {
+        [ops @ Value::Array(_)] => ops,
+        [] => return Ok(()),
+        _ => {
+            return Err(Error::new(
+                ErrorKind::Patch,
+                format!("json patch {} must be one list of operations ({{op, path, value}})", patch.origin),
+            ))
+        }
+    };
+    apply_json_to_selected(resources, ops, target, &patch.origin)
+}
+
+fn apply_json_to_selected(resources: &mut [Resource], ops: &Value, target: &Selector, origin: &str) -> Result<()> {
+    let ops = json6902::parse(ops).map_err(|e| e.in_file(origin))?;
+    for res in resources.iter_mut() {
+        if !selector::selects(target, res, Matching::Regex).map_err(|e| e.in_file(origin))? {
+            continue;
+        }
+        let before = res.id();
+        let mut doc = Value::Object(std::mem::take(&mut res.obj));
+        let result = json6902::apply(&mut doc, &ops);
+        res.obj = match doc {
+            Value::Object(m) => m,
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::Patch,
+                    format!("json patch {origin} turned {before} into something that is not an object"),
+                ))
+            }
+        };
+        result.map_err(|e| e.in_file(origin).for_resource(&before))?;
+        remember_if_renamed(res, before);
+    }
+    Ok(())
+}
+
+/// Finds the one object a patch without target names (GVK + name exactly,
+/// namespace with `default` standing for unset, any current or previous id).
+fn apply_by_id(
+    resources: &mut Vec<Resource>,
+    doc: &Map<String, Value>,
+    patch: &PatchInput,
+    schema: &Schema,
+    from_patches: bool,
+) -> Result<()> {
+    let s = |path: &[&str]| {
+        let mut cur = doc.get(path[0]);
+        for k in &path[1..] {
+            cur = cur.and_then(|v| v.get(*k));
+        }
+        cur.and_then(Value::as_str).unwrap_or("").to_string()
+    };
+    let id = ResId::new(
+        Gvk::from_api_version(&s(&["apiVersion"]), &s(&["kind"])),
+        &s(&["metadata", "name"]),
+        &s(&["metadata", "namespace"]),
+    );
+    let ns = |n: &str| if n.is_empty() { "default".to_string() } else { n.to_string() };
+    let matching: Vec<usize> = resources
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| {
+            r.all_ids()
+                .iter()
+                .any(|rid| rid.gvk == id.gvk && rid.name == id.name && ns(&rid.namespace) == ns(&id.namespace))
+        })
+        .map(|(i, _)| i)
+        .collect();
+    match matching.len() {
+        0 => {
+            let detail = format!("no matches for Id {id}; failed to find unique target for patch {id}");
+            let msg = if from_patches {
+                format!("no resource matches strategic merge patch \"{id}\": {detail}")
+            } else {
+                detail
+            };
+            Err(Error::new(ErrorKind::Patch, msg).in_file(&patch.origin))
+        }
+        1 => apply_smp_to(resources, &matching, doc, patch, schema),
+        _ => Err(Error::new(
+            ErrorKind::Patch,
+            format!(
+                "multiple matches for Id {id}; failed to find unique target for patch {id}; give the patch a namespace"
+            ),
+        )
+        .in_file(&patch.origin)),
+    }
+}
+
+/// Kustomize's `ApplySmPatch`: merge a copy of the patch (with the target's
+/// apiVersion) into each selected object, restore name/kind/namespace unless
+/// allowed to change, and drop objects the patch emptied.
+fn apply_smp_to(
+    resources: &mut Vec<Resource>,
+    selected: &[usize],
+    doc: &Map<String, Value>,
+    patch: &PatchInput,
+    schema: &Schema,
+) -> Result<()> {
+    let view = schema.view();
+    let mut removed = Vec::new();
+    for &i in selected {
+        let Some(res) = resources.get_mut(i) else { continue };
+        let before = res.id();
+        let (name, kind, namespace) = (res.name().to_string(), res.kind().to_string(), res.namespace().to_string());
+        let mut p = doc.clone();
+        if res.api_version().is_empty() {
+            p.shift_remove("apiVersion");
+        } else {
+            p.insert("apiVersion".into(), Value::String(res.api_version().to_string()));
+        }
+        let root = view.root(res.api_version(), res.kind());
+        let target = Value::Object(std::mem::take(&mut res.obj));
+        let merged = strategic::merge(Some(target), Some(Value::Object(p)), root, view)
+            .map_err(|e| e.in_file(&patch.origin).for_resource(&before))?;
+        match merged {
+            Merged::Keep(Value::Object(m)) if !m.is_empty() => res.obj = m,
+            _ => {
+                removed.push(i);
+                continue;
+            }
+        }
+        if !patch.allow_kind_change {
+            res.obj.insert("kind".into(), Value::String(kind));
+        }
+        if !patch.allow_name_change {
+            res.metadata_mut().insert("name".into(), Value::String(name));
+        }
+        if namespace.is_empty() {
+            if let Some(Value::Object(md)) = res.obj.get_mut("metadata") {
+                md.shift_remove("namespace");
+            }
+        } else {
+            res.metadata_mut().insert("namespace".into(), Value::String(namespace));
+        }
+        remember_if_renamed(res, before);
+    }
+    let mut index = 0;
+    resources.retain(|_| {
+        let keep = !removed.contains(&index);
+        index += 1;
+        keep
+    });
+    Ok(())
+}
+
+fn remember_if_renamed(res: &mut Resource, before: ResId) {
+    if res.id() != before && res.meta.previous_ids.last() != Some(&before) {
+        res.meta.previous_ids.push(before);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn res(v: Value) -> Resource {
+        match v {
+            Value::Object(m) => Resource::new(m),
+            _ => panic!("not an object"),
+        }
+    }
+
+    fn input(docs: Vec<Value>, target: Option<Selector>) -> PatchInput {
+        PatchInput { origin: "patch.yaml".into(), docs, target, ..PatchInput::default() }
+    }
+
+    fn cm(name: &str) -> Resource {
+        res(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"a": "1"}}))
+    }
+
+    #[test]
+    fn smp_by_target_keeps_name_and_kind() {
+        let mut rs = vec![cm("one"), cm("two")];
+        let p = input(
+            vec![json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ignored"}, "data": {"b": "2"}})],
+            Some(Selector { name: "t.*".into(), ..Selector::default() }),
+        );
+        apply_patch(&mut rs, &p, &Schema::default()).expect("applies");
+        assert_eq!(rs[0].obj["data"], json!({"a": "1"}));
+        assert_eq!(rs[1].obj["data"], json!({"a": "1", "b": "2"}));
+        assert_eq!(rs[1].name(), "two");
+    }
+
+    #[test]
+    fn smp_without_target_needs_a_matching_id() {
+        let mut rs = vec![cm("one")];
+        let p = input(vec![json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "nothere"}})], None);
+        let e = apply_patch(&mut rs, &p, &Schema::default()).expect_err("fails");
+        assert!(
+            e.to_string().contains("no resource matches strategic merge patch \"ConfigMap.v1.[noGrp]/nothere.[noNs]\": no matches for Id ConfigMap.v1.[noGrp]/nothere.[noNs]; failed to find unique target for patch ConfigMap.v1.[noGrp]/nothere.[noNs]"),
+            "{e}"
+        );
+        let e = apply_strategic_merge(&mut rs, &p, &Schema::default()).expect_err("fails");
+        assert!(e.to_string().contains(": no matches for Id ConfigMap.v1.[noGrp]/nothere.[noNs]"), "{e}");
+        assert!(!e.to_string().contains("no resource matches"), "{e}");
+    }
+
+    #[test]
+    fn delete_patch_removes_the_object() {
+        let mut rs = vec![cm("one"), cm("two")];
+        let p = input(
+            vec![json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "one"}, "$patch": "delete"})],
+            None,
+        );
+        apply_strategic_merge(&mut rs, &p, &Schema::default()).expect("applies");
+        assert_eq!(rs.len(), 1);
+        assert_eq!(rs[0].name(), "two");
+    }
+
+    #[test]
+    fn allow_name_change_renames_and_remembers() {
+        let mut rs = vec![cm("one")];
+        let mut p = input(
+            vec![json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "renamed"}})],
+            Some(Selector { name: "one".into(), ..Selector::default() }),
+        );
+        p.allow_name_change = true;
+        apply_patch(&mut rs, &p, &Schema::default()).expect("applies");
+        assert_eq!(rs[0].name(), "renamed");
+        assert_eq!(rs[0].original_id().name, "one");
+    }
+
+    #[test]
+    fn json_patch_needs_a_target_and_reports_missing_paths() {
+        let mut rs = vec![cm("one")];
+        let ops = json!([{"op": "replace", "path": "/data/zz", "value": "x"}]);
+        let e = apply_patch(&mut rs, &input(vec![ops.clone()], None), &Schema::default()).expect_err("fails");
+        assert!(e.to_string().contains("must specify a target for JSON patch"), "{e}");
+        let p = input(vec![ops], Some(Selector { kind: "ConfigMap".into(), ..Selector::default() }));
+        let e = apply_patch(&mut rs, &p, &Schema::default()).expect_err("fails");
+        assert!(
+            e.to_string().contains("replace operation does not apply: doc is missing path: /data/zz: missing value"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn json_patch_rename_is_remembered() {
+        let mut rs = vec![cm("one")];
+        let ops = json!([{"op": "replace", "path": "/metadata/name", "value": "two"}]);
+        apply_json6902(&mut rs, &input(vec![ops], Some(Selector { name: "one".into(), ..Selector::default() })))
+            .expect("applies");
+        assert_eq!(rs[0].name(), "two");
+        assert!(rs[0].had_name("one"));
+    }
+
+    #[test]
+    fn scalar_patch_is_neither_smp_nor_json() {
+        let mut rs = vec![cm("one")];
+        let e = apply_patch(&mut rs, &input(vec![json!("text")], None), &Schema::default()).expect_err("fails");
+        assert!(e.to_string().contains("unable to parse SM or JSON patch from patch.yaml"), "{e}");
+    }
 }

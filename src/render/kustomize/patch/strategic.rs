@@ -1,0 +1,628 @@
+//! Strategic merge patch the way kustomize runs it: kyaml `merge2.Merge` with
+//! `ListIncreaseDirection: Prepend` (docs/kustomize-semantics.md §4.2). Maps
+//! merge recursively, `null` clears, `$patch: delete|replace|merge` directives
+//! act on maps and lists, and lists merge by key only where the schema says so
+//! (built-in facts in `tables/mergekeys.tsv`, or a kustomization's `openapi:`
+//! document); every other list is replaced by the patch.
+//!
+//! The merge is a pure function of (target, patch, schema); the caller restores
+//! name/kind/namespace and decides what an emptied object means.
+
+use crate::render::error::{Error, ErrorKind, Result};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+const DIRECTIVE: &str = "$patch";
+
+/// One `field` row of the built-in table.
+#[derive(Debug)]
+pub(crate) struct FieldRow {
+    child: Option<String>,
+    /// `x-kubernetes-patch-strategy`, when the field has one.
+    strategy: Option<String>,
+    keys: Vec<String>,
+}
+
+/// The built-in schema facts: root type per apiVersion/kind, fields per type.
+#[derive(Debug, Default)]
+struct Table {
+    roots: HashMap<(String, String), String>,
+    fields: HashMap<(String, String), FieldRow>,
+}
+
+static BUILTIN: LazyLock<Table> = LazyLock::new(|| {
+    let mut t = Table::default();
+    let dash = |s: &str| if s == "-" || s.is_empty() { None } else { Some(s.to_string()) };
+    for line in include_str!("../tables/mergekeys.tsv").lines().filter(|l| !l.starts_with('#')).skip(1) {
+        match line.split('\t').collect::<Vec<_>>().as_slice() {
+            ["kind", api_version, kind, root, ..] => {
+                t.roots.insert((api_version.to_string(), kind.to_string()), root.to_string());
+            }
+            ["field", ty, field, child, strategy, keys, ..] => {
+                let keys = dash(keys).map(|k| k.split(',').map(str::to_string).collect()).unwrap_or_default();
+                t.fields.insert(
+                    (ty.to_string(), field.to_string()),
+                    FieldRow { child: dash(child), strategy: dash(strategy), keys },
+                );
+            }
+            _ => {}
+        }
+    }
+    t
+});
+
+/// Where the merge stands in the schema.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Node<'a> {
+    /// No schema: nested objects carrying apiVersion/kind get theirs looked up.
+    None,
+    /// Known to the schema, but nothing below merges by key.
+    Opaque,
+    /// A built-in table type.
+    Type(&'a str),
+    /// A built-in list field (its strategy, keys and element type).
+    List(&'a FieldRow),
+    /// A node of a custom OpenAPI document (`doc` resolves `$ref`s).
+    Custom { node: &'a Value, doc: &'a Value },
+}
+
+/// The schema a merge consults: the built-in table, or a custom document that
+/// replaces it entirely (kyaml's `SetSchema` does the same).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SchemaView<'a> {
+    pub custom: Option<&'a Value>,
+}
+
+impl<'a> SchemaView<'a> {
+    /// The schema of a whole object of this apiVersion/kind.
+    pub(crate) fn root(&self, api_version: &str, kind: &str) -> Node<'a> {
+        match self.custom {
+            None => match BUILTIN.roots.get(&(api_version.to_string(), kind.to_string())) {
+                Some(root) => Node::Type(root.as_str()),
+                None => Node::None,
+            },
+            Some(doc) => custom_root(doc, api_version, kind),
+        }
+    }
+}
+
+fn custom_root<'a>(doc: &'a Value, api_version: &str, kind: &str) -> Node<'a> {
+    let (group, version) = match api_version.rsplit_once('/') {
+        Some((g, v)) => (g, v),
+        None => ("", api_version),
+    };
+    let Some(defs) = doc.get("definitions").and_then(Value::as_object) else { return Node::None };
+    for def in defs.values() {
+        let gvks = def.get("x-kubernetes-group-version-kind").and_then(Value::as_array);
+        let hit = gvks.into_iter().flatten().any(|g| {
+            let s = |k: &str| g.get(k).and_then(Value::as_str).unwrap_or("");
+            s("group") == group && s("version") == version && s("kind") == kind
+        });
+        if hit {
+            return Node::Custom { node: def, doc };
+        }
+    }
+    Node::None
+}
+
+/// Follows `$ref: "#/definitions/x"` inside a custom document.
+fn resolve<'a>(node: &'a Value, doc: &'a Value) -> &'a Value {
+    let mut cur = node;
+    for _ in 0..32 {
+        let Some(r) = cur.get("$ref").and_then(Value::as_str) else { return cur };
+        let Some(name) = r.strip_prefix("#/definitions/") else { return cur };
+        match doc.get("definitions").and_then(|d| d.get(name)) {
+            Some(next) => cur = next,
+            None => return cur,
+        }
+    }
+    cur
+}
+
+impl<'a> Node<'a> {
+    fn field(self, key: &str) -> Node<'a> {
+        match self {
+            Node::None => Node::None,
+            Node::Opaque | Node::List(_) => Node::Opaque,
+            Node::Type(ty) => match BUILTIN.fields.get(&(ty.to_string(), key.to_string())) {
+                Some(row) if row.strategy.is_some() => Node::List(row),
+                Some(FieldRow { child: Some(child), .. }) => Node::Type(child.as_str()),
+                _ => Node::Opaque,
+            },
+            Node::Custom { node, doc } => {
+                let node = resolve(node, doc);
+                let prop = node
+                    .get("properties")
+                    .and_then(|p| p.get(key))
+                    .or_else(|| node.get("additionalProperties").filter(|a| a.is_object()));
+                match prop {
+                    Some(p) => Node::Custom { node: p, doc },
+                    None => Node::Opaque,
+                }
+            }
+        }
+    }
+
+    fn elements(self) -> Node<'a> {
+        match self {
+            Node::None => Node::None,
+            Node::List(row) => row.child.as_deref().map_or(Node::Opaque, Node::Type),
+            Node::Custom { node, doc } => match resolve(node, doc).get("items") {
+                Some(items) => Node::Custom { node: items, doc },
+                None => Node::Opaque,
+            },
+            _ => Node::Opaque,
+        }
+    }
+
+    /// The merge keys of an associative list (empty for a list of scalars), or
+    /// `None` when the list has no merge strategy and is replaced.
+    fn merge_keys(self) -> Option<Vec<String>> {
+        let (strategy, keys) = match self {
+            Node::List(row) => (row.strategy.clone().unwrap_or_default(), row.keys.clone()),
+            Node::Custom { node, doc } => {
+                let node = if node.get("x-kubernetes-patch-strategy").is_some() { node } else { resolve(node, doc) };
+                let strategy = node.get("x-kubernetes-patch-strategy").and_then(Value::as_str).unwrap_or("");
+                let list_keys: Option<Vec<String>> = node
+                    .get("x-kubernetes-list-map-keys")
+                    .and_then(Value::as_array)
+                    .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect());
+                let key = node.get("x-kubernetes-patch-merge-key").and_then(Value::as_str);
+                let keys = list_keys.unwrap_or_else(|| key.map(|k| vec![k.to_string()]).unwrap_or_default());
+                (strategy.to_string(), keys)
+            }
+            _ => return None,
+        };
+        strategy.split(',').any(|s| s == "merge").then_some(keys)
+    }
+}
+
+/// What a `$patch` directive asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Directive {
+    Merge,
+    Replace,
+    Delete,
+}
+
+fn directive_of(value: &str) -> Result<Directive> {
+    match value {
+        "merge" => Ok(Directive::Merge),
+        "replace" => Ok(Directive::Replace),
+        "delete" => Ok(Directive::Delete),
+        other => Err(Error::new(ErrorKind::Patch, format!("unknown patch strategy '{other}'"))),
+    }
+}
+
+/// Removes a map's `$patch` key and says what it asked for.
+fn take_map_directive(map: &mut Map<String, Value>) -> Result<Directive> {
+    match map.get(DIRECTIVE) {
+        None => Ok(Directive::Merge),
+        Some(v) => {
+            let d = directive_of(&scalar_string(v))?;
+            map.shift_remove(DIRECTIVE);
+            Ok(d)
+        }
+    }
+}
+
+/// Removes a list's `- $patch: x` pseudo-element and says what it asked for.
+fn take_list_directive(list: &mut Vec<Value>) -> Result<Directive> {
+    let pos = list.iter().position(|e| e.as_object().is_some_and(|m| m.len() == 1 && m.contains_key(DIRECTIVE)));
+    match pos {
+        None => Ok(Directive::Merge),
+        Some(i) => {
+            let d = directive_of(&scalar_string(&list[i][DIRECTIVE]))?;
+            list.remove(i);
+            Ok(d)
+        }
+    }
+}
+
+/// A scalar as kyaml compares it (its YAML text); non-scalars compare as empty.
+fn scalar_string(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// The outcome of merging one node.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Merged {
+    /// The field is removed from its parent.
+    Clear,
+    /// The field keeps / takes this value.
+    Keep(Value),
+}
+
+/// Merges `patch` into `target` under `schema`. `None` means "absent".
+pub(crate) fn merge(
+    target: Option<Value>,
+    patch: Option<Value>,
+    schema: Node<'_>,
+    view: SchemaView<'_>,
+) -> Result<Merged> {
+    let non_null = |v: &Option<Value>| v.as_ref().filter(|v| !v.is_null()).map(kind_of);
+    let kind = non_null(&target).or_else(|| non_null(&patch));
+    for (side, v) in [("target", &target), ("patch", &patch)] {
+        if let (Some(k), Some(actual)) = (kind, non_null(v)) {
+            if k != actual {
+                return Err(Error::new(
+                    ErrorKind::Patch,
+                    format!("{side} has a {actual} where the other side has a {k}; make the patch's shape match the resource"),
+                ));
+            }
+        }
+    }
+    match kind {
+        None => Ok(match (target, patch) {
+            // An explicit null the patch does not mention stays (kyaml keeps it as a scalar).
+            (Some(Value::Null), None) => Merged::Keep(Value::Null),
+            _ => Merged::Clear,
+        }),
+        Some(NodeKind::Scalar) => Ok(match patch {
+            Some(Value::Null) => Merged::Clear,
+            Some(p) => Merged::Keep(p),
+            None => target.map_or(Merged::Clear, Merged::Keep),
+        }),
+        Some(NodeKind::Map) => merge_map(target, patch, schema, view),
+        Some(NodeKind::List) => merge_list(target, patch, schema, view),
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NodeKind {
+    Scalar,
+    Map,
+    List,
+}
+
+impl std::fmt::Display for NodeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NodeKind::Scalar => "scalar",
+            NodeKind::Map => "map",
+            NodeKind::List => "list",
+        })
+    }
+}
+
+fn kind_of(v: &Value) -> NodeKind {
+    match v {
+        Value::Object(_) => NodeKind::Map,
+        Value::Array(_) => NodeKind::List,
+        _ => NodeKind::Scalar,
+    }
+}
+
+fn into_map(v: Option<Value>) -> Option<Map<String, Value>> {
+    match v {
+        Some(Value::Object(m)) => Some(m),
+        _ => None,
+    }
+}
+
+fn into_list(v: Option<Value>) -> Option<Vec<Value>> {
+    match v {
+        Some(Value::Array(a)) => Some(a),
+        _ => None,
+    }
+}
+
+fn merge_map(target: Option<Value>, patch: Option<Value>, schema: Node<'_>, view: SchemaView<'_>) -> Result<Merged> {
+    let patch_is_null = matches!(patch, Some(Value::Null));
+    let mut patch = into_map(patch);
+    let schema = match schema {
+        Node::None => typed_root(target.as_ref(), view)
+            .or_else(|| typed_root(patch.as_ref().map(|p| Value::Object(p.clone())).as_ref(), view))
+            .unwrap_or(Node::None),
+        other => other,
+    };
+    let Some(mut dest) = into_map(target) else {
+        // Added wholesale: the patch value, cleaned of directives and nulls.
+        let Some(mut p) = patch else { return Ok(Merged::Clear) };
+        if take_map_directive(&mut p)? == Directive::Delete {
+            return Ok(Merged::Clear);
+        }
+        return clean_map(p, schema, view);
+    };
+    if patch_is_null {
+        return Ok(Merged::Clear);
+    }
+    if let Some(p) = patch.as_mut() {
+        match take_map_directive(p)? {
+            Directive::Delete => return Ok(Merged::Clear),
+            Directive::Replace => return clean_map(std::mem::take(p), schema, view),
+            Directive::Merge => {}
+        }
+    }
+    let mut keys: Vec<String> = dest.keys().cloned().collect();
+    if let Some(p) = &patch {
+        keys.extend(p.keys().filter(|k| !dest.contains_key(*k)).cloned());
+    }
+    keys.sort();
+    keys.dedup();
+    for key in keys {
+        let t = dest.get(&key).cloned();
+        let p = patch.as_mut().and_then(|p| p.remove(&key));
+        match merge(t, p, schema.field(&key), view)? {
+            Merged::Clear => {
+                dest.shift_remove(&key);
+            }
+            Merged::Keep(v) => {
+                dest.insert(key, v);
+            }
+        }
+    }
+    Ok(Merged::Keep(Value::Object(dest)))
+}
+
+/// kyaml's `GetSchema` fallback: an object without a schema from its parent
+/// that carries apiVersion and kind gets the schema of that type.
+fn typed_root<'a>(v: Option<&Value>, view: SchemaView<'a>) -> Option<Node<'a>> {
+    let v = v?;
+    let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("");
+    if s("apiVersion").is_empty() || s("kind").is_empty() {
+        return None;
+    }
+    match view.root(s("apiVersion"), s("kind")) {
+        Node::None => None,
+        node => Some(node),
+    }
+}
+
+/// A value added where the target had nothing: kyaml merges it with itself,
+/// which drops nulls and applies nested directives.
+fn clean_map(p: Map<String, Value>, schema: Node<'_>, view: SchemaView<'_>) -> Result<Merged> {
+    let v = Value::Object(p);
+    merge_map(Some(v.clone()), Some(v), schema, view)
+}
+
+fn merge_list(target: Option<Value>, patch: Option<Value>, schema: Node<'_>, view: SchemaView<'_>) -> Result<Merged> {
+    let Some(keys) = schema.merge_keys() else {
+        return Ok(match patch {
+            Some(Value::Null) => Merged::Clear,
+            Some(p) => Merged::Keep(p),
+            None => target.map_or(Merged::Clear, Merged::Keep),
+        });
+    };
+    if matches!(patch, Some(Value::Null)) && target.as_ref().is_some_and(|t| !t.is_null()) {
+        return Ok(Merged::Clear);
+    }
+    let mut patch = into_list(patch);
+    let dest = match into_list(target) {
+        Some(d) => {
+            if let Some(p) = patch.as_mut() {
+                match take_list_directive(p)? {
+                    Directive::Replace => {
+                        let p = std::mem::take(p);
+                        return merge_elements(p.clone(), Some(p), &keys, schema, view);
+                    }
+                    Directive::Delete => return Ok(Merged::Clear),
+                    Directive::Merge => {}
+                }
+            }
+            d
+        }
+        None => {
+            let Some(mut p) = patch else { return Ok(Merged::Clear) };
+            if take_list_directive(&mut p)? == Directive::Delete {
+                return Ok(Merged::Clear);
+            }
+            return merge_elements(p.clone(), Some(p), &keys, schema, view);
+        }
+    };
+    merge_elements(dest, patch, &keys, schema, view)
+}
+
+/// `setAssociativeSequenceElements` / `setPrimitiveSequenceElements`: elements
+/// named by the patch first, in patch order, then the target's others.
+fn merge_elements(
+    mut dest: Vec<Value>,
+    patch: Option<Vec<Value>>,
+    keys: &[String],
+    schema: Node<'_>,
+    view: SchemaView<'_>,
+) -> Result<Merged> {
+    let patch = patch.unwrap_or_default();
+    if keys.is_empty() {
+        let mut out: Vec<Value> = Vec::new();
+        for v in patch.into_iter().chain(dest) {
+            if !out.iter().any(|o| scalar_string(o) == scalar_string(&v)) {
+                out.push(v);
+            }
+        }
+        return Ok(Merged::Keep(Value::Array(out)));
+    }
+    let key_values =
+        |e: &Value| -> Vec<String> { keys.iter().map(|k| e.get(k).map(scalar_string).unwrap_or_default()).collect() };
+    let mut values: Vec<Vec<String>> = Vec::new();
+    for e in patch.iter().chain(dest.iter()) {
+        if !e.is_object() {
+            continue;
+        }
+        let v = key_values(e);
+        if !values.contains(&v) {
+            values.push(v);
+        }
+    }
+    let matches = |e: &Value, ks: &[String], vs: &[String]| {
+        e.is_object() && ks.iter().zip(vs).all(|(k, v)| e.get(k).map(scalar_string).unwrap_or_default() == *v)
+    };
+    let element_schema = schema.elements();
+    let mut items: Vec<Value> = Vec::new();
+    let mut keyless: Vec<Value> = Vec::new();
+    for value in &values {
+        let (vk, vv) = valid_keys(value, keys);
+        let ti = dest.iter().position(|e| matches(e, &vk, &vv));
+        let pe = patch.iter().find(|e| matches(e, &vk, &vv)).cloned();
+        if ti.is_none() && pe.is_none() && value.iter().all(String::is_empty) {
+            continue;
+        }
+        let merged = merge(ti.map(|i| dest[i].clone()), pe, element_schema, view)?;
+        let val = match merged {
+            Merged::Keep(v) if v.as_object().is_some_and(|m| !m.is_empty()) => v,
+            _ => {
+                dest.retain(|e| !matches(e, &vk, &vv));
+                continue;
+            }
+        };
+        if let Some(i) = ti {
+            dest[i] = val.clone();
+        }
+        match items.iter().position(|e| matches(e, &vk, &vv)) {
+            Some(i) => items[i] = val,
+            None => items.push(val),
+        }
+    }
+    if keys.len() == 1 {
+        // kyaml re-sets every target element into the result by key, so a
+        // duplicate key ends up as the target's last element with that key.
+        for e in dest {
+            let v = key_values(&e);
+            if !e.is_object() || v.iter().all(String::is_empty) {
+                keyless.push(e);
+                continue;
+            }
+            match items.iter().position(|x| matches(x, keys, &v)) {
+                Some(i) => items[i] = e,
+                None => items.push(e),
+            }
+        }
+    }
+    items.extend(keyless);
+    Ok(Merged::Keep(Value::Array(items)))
+}
+
+/// Keys whose values are present in this element (all keys when none are).
+fn valid_keys(value: &[String], keys: &[String]) -> (Vec<String>, Vec<String>) {
+    let (ks, vs): (Vec<String>, Vec<String>) =
+        keys.iter().zip(value).filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.clone(), v.clone())).unzip();
+    if ks.is_empty() {
+        (keys.to_vec(), value.to_vec())
+    } else {
+        (ks, vs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn smp(target: Value, patch: Value) -> Value {
+        let view = SchemaView { custom: None };
+        let root =
+            view.root(target["apiVersion"].as_str().unwrap_or_default(), target["kind"].as_str().unwrap_or_default());
+        match merge(Some(target), Some(patch), root, view).expect("merges") {
+            Merged::Keep(v) => v,
+            Merged::Clear => Value::Null,
+        }
+    }
+
+    fn deploy(containers: Value) -> Value {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+               "spec": {"template": {"spec": {"containers": containers}}}})
+    }
+
+    #[test]
+    fn containers_merge_by_name_patch_elements_first() {
+        let out = smp(
+            deploy(json!([{"name": "x"}, {"name": "b", "image": "b:1"}, {"name": "z"}])),
+            deploy(json!([{"name": "b", "image": "b:2"}])),
+        );
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"],
+            json!([{"name": "b", "image": "b:2"}, {"name": "x"}, {"name": "z"}])
+        );
+    }
+
+    #[test]
+    fn env_delete_directive_and_new_element_order() {
+        let out = smp(
+            deploy(json!([{"name": "c", "env": [{"name": "E1", "value": "1"}, {"name": "E2", "value": "2"}]}])),
+            deploy(json!([{"name": "c", "env": [{"name": "E3", "value": "3"}, {"name": "E1", "$patch": "delete"}]}])),
+        );
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"][0]["env"],
+            json!([{"name": "E3", "value": "3"}, {"name": "E2", "value": "2"}])
+        );
+    }
+
+    #[test]
+    fn lists_without_strategy_are_replaced() {
+        let out =
+            smp(deploy(json!([{"name": "c", "args": ["a", "b"]}])), deploy(json!([{"name": "c", "args": ["z"]}])));
+        assert_eq!(out["spec"]["template"]["spec"]["containers"][0]["args"], json!(["z"]));
+    }
+
+    #[test]
+    fn unknown_kinds_replace_lists() {
+        let t = json!({"apiVersion": "x.io/v1", "kind": "Foo", "spec": {"items": [{"name": "a"}, {"name": "b"}]}});
+        let p = json!({"spec": {"items": [{"name": "b", "v": 1}]}});
+        assert_eq!(smp(t, p)["spec"]["items"], json!([{"name": "b", "v": 1}]));
+    }
+
+    #[test]
+    fn null_deletes_and_replace_directive_replaces() {
+        let t = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "labels": {"a": "1", "b": "2"}},
+                       "data": {"x": "1", "y": "2"}});
+        let p = json!({"metadata": {"labels": {"a": null}}, "data": {"$patch": "replace", "z": "3"}});
+        let out = smp(t, p);
+        assert_eq!(out["metadata"]["labels"], json!({"b": "2"}));
+        assert_eq!(out["data"], json!({"z": "3"}));
+    }
+
+    #[test]
+    fn top_level_delete_clears_the_object() {
+        let t = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
+        assert_eq!(smp(t, json!({"$patch": "delete"})), Value::Null);
+    }
+
+    #[test]
+    fn list_replace_pseudo_element() {
+        let out =
+            smp(deploy(json!([{"name": "a"}, {"name": "b"}])), deploy(json!([{"$patch": "replace"}, {"name": "c"}])));
+        assert_eq!(out["spec"]["template"]["spec"]["containers"], json!([{"name": "c"}]));
+    }
+
+    #[test]
+    fn container_ports_merge_by_container_port() {
+        let out = smp(
+            deploy(json!([{"name": "c", "ports": [{"containerPort": 80}]}])),
+            deploy(json!([{"name": "c", "ports": [{"containerPort": 8080}]}])),
+        );
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"][0]["ports"],
+            json!([{"containerPort": 8080}, {"containerPort": 80}])
+        );
+    }
+
+    #[test]
+    fn custom_schema_gives_merge_keys_to_a_crd() {
+        let doc = json!({"definitions": {
+            "My": {"x-kubernetes-group-version-kind": [{"group": "x.io", "version": "v1", "kind": "My"}],
+                   "properties": {"spec": {"properties": {"items": {
+                       "type": "array", "x-kubernetes-patch-strategy": "merge", "x-kubernetes-patch-merge-key": "name"}}}}}}});
+        let view = SchemaView { custom: Some(&doc) };
+        let t = json!({"apiVersion": "x.io/v1", "kind": "My", "spec": {"items": [{"name": "a"}, {"name": "b"}]}});
+        let p = json!({"spec": {"items": [{"name": "b", "v": 1}]}});
+        let out = merge(Some(t), Some(p), view.root("x.io/v1", "My"), view).expect("merges");
+        assert_eq!(
+            out,
+            Merged::Keep(json!({"apiVersion": "x.io/v1", "kind": "My",
+                "spec": {"items": [{"name": "b", "v": 1}, {"name": "a"}]}}))
+        );
+    }
+
+    #[test]
+    fn finalizers_are_a_set() {
+        let t = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "finalizers": ["a", "b"]}});
+        let p = json!({"metadata": {"finalizers": ["c", "a"]}});
+        assert_eq!(smp(t, p)["metadata"]["finalizers"], json!(["c", "a", "b"]));
+    }
+}
