@@ -173,7 +173,7 @@ fn environment(
         slots.push(slot);
         out.write_str(&slots::token(n)).map_err(minijinja::Error::from)
     });
-    filters::register(&mut env);
+    filters::register(&mut env, slot_table);
     let joins = Arc::clone(requested);
     let at = Arc::clone(place);
     env.set_path_join_callback(move |include, parent| {

@@ -5,13 +5,21 @@
 //!
 //! None of them can mark text as safe: their results are values like any other
 //! and go through the placeholder formatter.
+//!
+//! Text filters that read characters (`upper`, `lower`, `capitalize`, `title`,
+//! `replace`, `reverse`, `first`, `last`, `length`/`count`) are wrapped: captured
+//! template text (`{% set %}` blocks, macro output) holds placeholders, so its
+//! placeholders are first expanded to the values' text and the filter works on
+//! that; the result is a value, so it lands in one scalar. `indent` and `trim`
+//! only touch whitespace around placeholders and keep the captured structure.
 
+use super::slots::{self, Slot};
 use base64::Engine as _;
 use minijinja::value::{Object, ObjectRepr, Value};
 use minijinja::{Error, ErrorKind};
 use sha2::{Digest, Sha256};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// The result of `| quote`: a string that is always a string. As a whole plain
 /// YAML scalar it stays a string (never typed); as text it is written quoted.
@@ -27,8 +35,45 @@ impl Object for Quoted {
     }
 }
 
-/// Registers the filters on `env`.
-pub(crate) fn register(env: &mut minijinja::Environment<'_>) {
+/// Registers the filters on `env`; `table` holds the render's slots, for the
+/// wrapped text filters.
+pub(crate) fn register(env: &mut minijinja::Environment<'_>, table: &Arc<Mutex<Vec<Slot>>>) {
+    let t = Arc::clone(table);
+    env.add_filter("upper", move |v: Value| Ok::<_, Error>(Value::from(expanded(&t, &v)?.to_uppercase())));
+    let t = Arc::clone(table);
+    env.add_filter("lower", move |v: Value| Ok::<_, Error>(Value::from(expanded(&t, &v)?.to_lowercase())));
+    let t = Arc::clone(table);
+    env.add_filter("capitalize", move |v: Value| {
+        let s = expanded(&t, &v)?;
+        let mut chars = s.chars();
+        let out: String = match chars.next() {
+            Some(c) => c.to_uppercase().chain(chars.flat_map(char::to_lowercase)).collect(),
+            None => String::new(),
+        };
+        Ok::<_, Error>(Value::from(out))
+    });
+    let t = Arc::clone(table);
+    env.add_filter("title", move |v: Value| {
+        Ok::<_, Error>(Value::from(minijinja::filters::title(expanded(&t, &v)?.into())))
+    });
+    let t = Arc::clone(table);
+    env.add_filter("replace", move |v: Value, from: Value, to: Value, count: Option<usize>| {
+        let (s, from, to) = (expanded(&t, &v)?, expanded(&t, &from)?, expanded(&t, &to)?);
+        Ok::<_, Error>(Value::from(match count {
+            Some(n) => s.replacen(&from, &to, n),
+            None => s.replace(&from, &to),
+        }))
+    });
+    let t = Arc::clone(table);
+    env.add_filter("reverse", move |v: Value| minijinja::filters::reverse(&as_text(&t, v)?));
+    let t = Arc::clone(table);
+    env.add_filter("first", move |v: Value| minijinja::filters::first(&as_text(&t, v)?));
+    let t = Arc::clone(table);
+    env.add_filter("last", move |v: Value| minijinja::filters::last(as_text(&t, v)?));
+    for name in ["length", "count"] {
+        let t = Arc::clone(table);
+        env.add_filter(name, move |v: Value| minijinja::filters::length(&as_text(&t, v)?));
+    }
     env.add_filter("b64encode", b64encode);
     env.add_filter("b64decode", b64decode);
     env.add_filter("sha256", sha256);
@@ -37,6 +82,25 @@ pub(crate) fn register(env: &mut minijinja::Environment<'_>) {
     env.add_filter("tojson", to_json);
     env.add_filter("quote", quote);
     env.add_filter("safe", safe);
+}
+
+/// A string value with its placeholders replaced by the values' text (other
+/// values as they display).
+fn expanded(table: &Mutex<Vec<Slot>>, value: &Value) -> Result<String, Error> {
+    let text = text_of(value);
+    if !slots::has_marker(&text) {
+        return Ok(text);
+    }
+    let table = table.lock().unwrap_or_else(PoisonError::into_inner);
+    slots::expand(&text, &table).map_err(|m| Error::new(ErrorKind::InvalidOperation, m))
+}
+
+/// Strings expanded as by [`expanded`]; lists and maps unchanged.
+fn as_text(table: &Mutex<Vec<Slot>>, value: Value) -> Result<Value, Error> {
+    match value.as_str() {
+        Some(_) => Ok(Value::from(expanded(table, &value)?)),
+        None => Ok(value),
+    }
 }
 
 fn text_of(value: &Value) -> String {

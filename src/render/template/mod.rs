@@ -246,11 +246,12 @@ mod tests {
 
     #[test]
     fn macros_and_set_blocks_keep_their_structure_and_values_stay_scalars() {
-        let src = "{% macro labels(app) %}\napp: {{ app }}\nmanaged: kcmp\n{% endmacro %}\nmetadata:\n  labels:\n    {{ labels(env.APP) | indent(4) }}\n{% set who %}{{ env.APP }}{% endset %}\nwho: {{ who }}\nupper: {{ env.APP | upper }}\n";
+        let src = "{% macro labels(app) %}\napp: {{ app }}\nmanaged: kcmp\n{% endmacro %}\nmetadata:\n  labels:\n    {{ labels(env.APP) | indent(4) }}\n{% set who %}{{ env.APP }}{% endset %}\nwho: {{ who }}\nupper: {{ who | upper }}\nrev: {{ who | reverse }}\nlen: {{ who | length }}\nrep: {{ labels(\"a\") | replace(\"kcmp\", \"me\") }}\n";
         let v = one(&[("ARGOCD_ENV_APP", "web\nx: y")], src);
         assert_eq!(
             v,
-            json!({"metadata": {"labels": {"app": "web\nx: y", "managed": "kcmp"}}, "who": "web\nx: y", "upper": "WEB\nX: Y"})
+            json!({"metadata": {"labels": {"app": "web\nx: y", "managed": "kcmp"}}, "who": "web\nx: y", "upper": "WEB\nX: Y",
+                   "rev": "y :x\nbew", "len": 8, "rep": "app: a\nmanaged: me\n"})
         );
     }
 
@@ -261,7 +262,7 @@ mod tests {
             e.to_string().starts_with("template error: invalid operation: the `safe` filter is not available"),
             "{e}"
         );
-        let e = yaml(&[("ARGOCD_ENV_V", "v")], "{% set c %}{{ env.V }}{% endset %}\nx: {{ c | reverse }}\n")
+        let e = yaml(&[("ARGOCD_ENV_V", "v")], "{% set c %}{{ env.V }}{% endset %}\nx: {{ c[1:] }}\n")
             .expect_err("reversed");
         assert!(e.to_string().contains("an interpolation placeholder was cut apart"), "{e}");
         let e = yaml(&[], "x: \u{E000}0\u{E001}\n").expect_err("reserved");

@@ -79,7 +79,7 @@ fn pieces(s: &str) -> Result<Vec<Piece<'_>>, String> {
     let mut rest = s;
     while let Some(start) = rest.find([OPEN, CLOSE]) {
         let broken = || {
-            "an interpolation placeholder was cut apart (a filter such as `reverse`, `truncate` or `replace` changed captured template text); apply the filter to the value instead".to_string()
+            "an interpolation placeholder was cut apart (captured template text was sliced or changed by a filter); slice or filter the value itself".to_string()
         };
         if !rest[start..].starts_with(OPEN) {
             return Err(broken());
