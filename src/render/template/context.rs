@@ -51,8 +51,12 @@ fn bad(detail: String) -> Error {
 
 /// Argo CD's parameter list (`[{name, string | array | map}]`, or `null`) as a
 /// map name -> string, list of strings or map of strings. A later entry with
-/// the same name wins; an entry with no value is the empty string.
+/// the same name wins; an entry with no value is the empty string; an empty
+/// variable means no parameters.
 fn parameters(json: &str) -> Result<Map<String, Value>> {
+    if json.trim().is_empty() {
+        return Ok(Map::new());
+    }
     let list: Value = serde_json::from_str(json)
         .map_err(|e| bad(format!("expected a JSON list of parameters ({e})")).with_source(e))?;
     let items = match list {

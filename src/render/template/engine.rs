@@ -49,6 +49,13 @@ pub(crate) struct Rendered {
     pub(crate) name: String,
 }
 
+/// An include as requested: the including template and the name as written.
+#[derive(Clone, Debug)]
+struct Asked {
+    parent: String,
+    written: String,
+}
+
 /// Where the template and its includes live.
 struct Place {
     /// Names are relative to this directory.
@@ -89,7 +96,7 @@ pub(crate) fn render(
     refuse_markers(source, &name)?;
 
     let slot_table: Arc<Mutex<Vec<Slot>>> = Arc::default();
-    let requested: Arc<Mutex<BTreeMap<String, String>>> = Arc::default();
+    let requested: Arc<Mutex<BTreeMap<String, Asked>>> = Arc::default();
     let mut env = environment(mode, &slot_table, &requested, &place);
     env.add_template_owned(name.clone(), source.to_string()).map_err(|e| template_error(&e, &name))?;
 
@@ -98,10 +105,10 @@ pub(crate) fn render(
     loop {
         lock(&slot_table).clear();
         let result = env.get_template(&name).and_then(|t| t.render(&value));
-        let wanted: Vec<(String, String)> =
+        let wanted: Vec<(String, Asked)> =
             std::mem::take(&mut *lock(&requested)).into_iter().filter(|(n, _)| !loaded.contains(n)).collect();
         let mut added = false;
-        for (include, parent) in wanted {
+        for (include, asked) in wanted {
             loaded.insert(include.clone());
             if loaded.len() > MAX_INCLUDES {
                 return Err(Error::new(
@@ -110,7 +117,7 @@ pub(crate) fn render(
                 )
                 .in_file(&name));
             }
-            if let Some(text) = read_include(fs, &place, &include, &parent)? {
+            if let Some(text) = read_include(fs, &place, &include, &asked)? {
                 env.add_template_owned(include.clone(), text).map_err(|e| template_error(&e, &include))?;
                 added = true;
             }
@@ -147,7 +154,7 @@ fn refuse_markers(source: &str, name: &str) -> Result<()> {
 fn environment(
     mode: Mode,
     slot_table: &Arc<Mutex<Vec<Slot>>>,
-    requested: &Arc<Mutex<BTreeMap<String, String>>>,
+    requested: &Arc<Mutex<BTreeMap<String, Asked>>>,
     place: &Arc<Place>,
 ) -> Environment<'static> {
     let mut env = Environment::new();
@@ -180,12 +187,16 @@ fn environment(
         let base = at.path_of(parent);
         let dir = base.parent().unwrap_or(&at.app_root);
         let joined = at.name_of(&normalize(&dir.join(include)));
-        lock(&joins).entry(joined.clone()).or_insert_with(|| parent.to_string());
+        lock(&joins)
+            .entry(joined.clone())
+            .or_insert_with(|| Asked { parent: parent.to_string(), written: include.to_string() });
         Cow::Owned(joined)
     });
     let asked = Arc::clone(requested);
     env.set_loader(move |name| {
-        lock(&asked).entry(name.to_string()).or_default();
+        lock(&asked)
+            .entry(name.to_string())
+            .or_insert_with(|| Asked { parent: String::new(), written: name.to_string() });
         Ok(None::<String>)
     });
     env
@@ -194,14 +205,15 @@ fn environment(
 /// Reads an included template, refusing names outside the bound and non-`.j2`
 /// files; `None` when the file does not exist (minijinja then reports it, or
 /// skips it for `ignore missing`).
-fn read_include(fs: &dyn Fs, place: &Place, name: &str, parent: &str) -> Result<Option<String>> {
+fn read_include(fs: &dyn Fs, place: &Place, name: &str, asked: &Asked) -> Result<Option<String>> {
     let path = place.path_of(name);
-    let from = if parent.is_empty() { name } else { parent };
+    let from = if asked.parent.is_empty() { name } else { asked.parent.as_str() };
+    let written = &asked.written;
     if !path.starts_with(&place.bound) {
         return Err(Error::new(
             ErrorKind::Security,
             format!(
-                "include '{name}' is outside the app directory; includes must stay in or below '{}'",
+                "include '{written}' is outside the app directory; includes must stay in or below '{}'",
                 place.bound.display()
             ),
         )
@@ -210,7 +222,7 @@ fn read_include(fs: &dyn Fs, place: &Place, name: &str, parent: &str) -> Result<
     if !is_template(&path) {
         return Err(Error::new(
             ErrorKind::Template,
-            format!("cannot include '{name}': only `.j2` files are templates; rename it to '{name}.j2'"),
+            format!("cannot include '{written}': only `.j2` files are templates; rename it to '{written}.j2'"),
         )
         .in_file(from));
     }

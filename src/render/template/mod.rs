@@ -314,6 +314,32 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_template_outside_the_app_root_includes_from_its_own_directory() {
+        let fs = MemFs::new()
+            .with("/repo/base/lib.j2", "name: {{ env.N }}\n")
+            .with("/repo/base/broken.j2", "a: 1\n{% if %}\n")
+            .with("/repo/app/x.j2", "x: 1\n");
+        let render = |src: &str| {
+            render_yaml(
+                &ctx(&[("ARGOCD_ENV_N", "n")]),
+                &fs,
+                Path::new("/repo/app"),
+                Path::new("/repo/base/t.yaml.j2"),
+                src,
+            )
+            .map(|d| d.into_iter().map(|d| d.value).collect::<Vec<_>>())
+        };
+        assert_eq!(render("{% include 'lib.j2' %}").expect("renders"), vec![json!({"name": "n"})]);
+        let e = render("{% include '../app/x.j2' %}").expect_err("outside the base");
+        assert_eq!(
+            e.to_string(),
+            "security: include '../app/x.j2' is outside the app directory; includes must stay in or below '/repo/base' (in ../base/t.yaml.j2)"
+        );
+        let e = render("{% include 'broken.j2' %}").expect_err("syntax");
+        assert_eq!(e.to_string(), "template error: syntax error: unexpected end of block (in ../base/broken.j2:2)");
+    }
+
     fn text(name: &str, vars: &[(&str, &str)], src: &str) -> Result<String> {
         render_text(&ctx(vars), &MemFs::new(), Path::new("/app"), &Path::new("/app").join(name), src)
     }
