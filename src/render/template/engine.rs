@@ -126,6 +126,7 @@ pub(crate) fn render(
             _ if added => continue,
             Ok(text) => {
                 let slots = std::mem::take(&mut *lock(&slot_table));
+                tracing::debug!(template = %name, values = slots.len(), includes = loaded.len() - 1, "rendered template");
                 return Ok(Rendered { text, slots, name });
             }
             Err(e) => return Err(template_error(&e, &name)),

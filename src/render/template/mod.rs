@@ -96,12 +96,18 @@ pub fn render_text(ctx: &Context, fs: &dyn Fs, app_root: &Path, path: &Path, sou
     }
 }
 
-/// Parses rendered YAML with its tokens in place, then fills the scalars.
+/// Parses rendered YAML with its tokens in place, then fills the scalars. A parse
+/// error quotes the rendered line (values shown as `{{…}}`, so none leaks into
+/// messages), since control flow makes its number differ from the template's.
 fn place_in_yaml(rendered: &engine::Rendered) -> Result<Vec<Document>> {
     parse_stream_with(&rendered.text, &slots::YamlSlots { slots: &rendered.slots }).map_err(
         |YamlError { message, line }| {
-            Error::new(ErrorKind::Yaml, format!("{message} (line {line} of the rendered template)"))
-                .in_file(&rendered.name)
+            let shown = rendered.text.lines().nth(line.saturating_sub(1)).map(slots::mask).unwrap_or_default();
+            let at = match shown.trim_end() {
+                "" => format!("line {line} of the rendered template"),
+                text => format!("line {line} of the rendered template: `{text}`"),
+            };
+            Error::new(ErrorKind::Yaml, format!("{message} ({at})")).in_file(&rendered.name)
         },
     )
 }
@@ -224,7 +230,15 @@ mod tests {
     fn rendered_yaml_errors_name_the_rendered_line() {
         let e = yaml(&[], "a: 1\n{% if true %}\nb: [\n{% endif %}\n").expect_err("bad yaml");
         assert_eq!(e.kind(), ErrorKind::Yaml);
-        assert!(e.to_string().ends_with("of the rendered template) (in t.yaml.j2)"), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "invalid yaml: while parsing a node, did not find expected node content (line 3 of the rendered template) (in t.yaml.j2)"
+        );
+        let e = yaml(&[("ARGOCD_ENV_S", "s3cr3t")], "a: {{ env.S }}\n  b: {{ env.S }}\n").expect_err("bad yaml");
+        assert_eq!(
+            e.to_string(),
+            "invalid yaml: mapping values are not allowed in this context (line 2 of the rendered template: `  b: {{…}}`) (in t.yaml.j2)"
+        );
     }
 
     #[test]
@@ -252,6 +266,28 @@ mod tests {
             v,
             json!({"metadata": {"labels": {"app": "web\nx: y", "managed": "kcmp"}}, "who": "web\nx: y", "upper": "WEB\nX: Y",
                    "rev": "y :x\nbew", "len": 8, "rep": "app: a\nmanaged: me\n"})
+        );
+    }
+
+    #[test]
+    fn app_and_kube_are_visible_and_to_yaml_round_trips() {
+        let params = r#"[{"name":"labels","map":{"team":"web","n":"1"}}]"#;
+        let vars = [
+            ("ARGOCD_APP_NAME", "shop"),
+            ("ARGOCD_APP_NAMESPACE", "prod"),
+            ("KUBE_VERSION", "1.32"),
+            ("KUBE_API_VERSIONS", "v1,apps/v1,policy/v1"),
+            ("ARGOCD_APP_PARAMETERS", params),
+        ];
+        let src = "name: {{ app.name }}-{{ app.namespace }}\nkube: {{ kube.version }}\npdb: {{ \"policy/v1\" in kube.api_versions }}\nlabels: {{ params.labels | to_yaml }}\n";
+        let v = one(&vars, src);
+        assert_eq!(v["name"], json!("shop-prod"));
+        assert_eq!(v["kube"], json!(1.32));
+        assert_eq!(v["pdb"], json!(true));
+        let labels = v["labels"].as_str().expect("to_yaml gives text");
+        assert_eq!(
+            crate::render::yaml::parse::parse_stream(labels).expect("yaml")[0].value,
+            json!({"team": "web", "n": "1"})
         );
     }
 

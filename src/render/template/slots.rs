@@ -115,6 +115,20 @@ pub(crate) fn expand(s: &str, slots: &[Slot]) -> Result<String, String> {
     Ok(out)
 }
 
+/// `s` with every token shown as `{{…}}`, for messages (values may be secrets).
+pub(crate) fn mask(s: &str) -> String {
+    match pieces(s) {
+        Ok(parts) => parts
+            .into_iter()
+            .map(|p| match p {
+                Piece::Text(t) => t,
+                Piece::Slot(_) => "{{…}}",
+            })
+            .collect(),
+        Err(_) => s.replace([OPEN, CLOSE], ""),
+    }
+}
+
 /// Whether `s`, written alone as YAML, is exactly one untagged plain scalar with
 /// the same text (so `3`, `true`, `0755` qualify; `a: b`, `- x`, `&a x`, `!!str 1`,
 /// `x # c`, `"q"`, `[1]`, multi-line text and `` do not).
