@@ -4,11 +4,11 @@
 //!
 //! Structure safety: a value interpolated with `{{ … }}` can never change the
 //! structure of what it lands in. Each interpolation renders as a placeholder
-//! token ([`slots`]); the output is parsed with the tokens in place, and only
+//! token (`slots`); the output is parsed with the tokens in place, and only
 //! then are the values put into the scalars (YAML) or escaped into their spot
 //! (JSON text). Control flow (`if`, `for`, macros, includes) stays with the
-//! template author. Parts: [`context`] (what templates see), `engine` (minijinja
-//! environment, includes, errors), `filters`, [`slots`] (tokens and substitution).
+//! template author. Parts: `context` (what templates see), `engine` (minijinja
+//! environment, includes, errors), `filters`, `slots` (tokens and substitution).
 
 mod context;
 mod engine;
