@@ -94,6 +94,7 @@ pub(crate) fn render(
     let place = Arc::new(Place { app_root, bound });
     let name = place.name_of(&path);
     refuse_markers(source, &name)?;
+    refuse_marked_values(ctx).map_err(|e| e.in_file(&name))?;
 
     let slot_table: Arc<Mutex<Vec<Slot>>> = Arc::default();
     let requested: Arc<Mutex<BTreeMap<String, Asked>>> = Arc::default();
@@ -148,6 +149,36 @@ fn refuse_markers(source: &str, name: &str) -> Result<()> {
         )
         .in_file(name)
         .at_line(i + 1)),
+        None => Ok(()),
+    }
+}
+
+/// Values may not hold the token characters either: a value is never expanded
+/// or scanned, so one holding a token could otherwise be mistaken for another.
+fn refuse_marked_values(ctx: &Context) -> Result<()> {
+    fn marked(v: &serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::String(s) => slots::has_marker(s),
+            serde_json::Value::Array(items) => items.iter().any(marked),
+            serde_json::Value::Object(m) => m.iter().any(|(k, v)| slots::has_marker(k) || marked(v)),
+            _ => false,
+        }
+    }
+    let strings = |group: &str, m: &BTreeMap<String, String>| {
+        m.iter().find(|(k, v)| slots::has_marker(k) || slots::has_marker(v)).map(|(k, _)| format!("{group}.{k}"))
+    };
+    let values = |group: &str, m: &serde_json::Map<String, serde_json::Value>| {
+        m.iter().find(|(k, v)| slots::has_marker(k) || marked(v)).map(|(k, _)| format!("{group}.{k}"))
+    };
+    let found = strings("env", &ctx.env)
+        .or_else(|| values("params", &ctx.params))
+        .or_else(|| strings("app", &ctx.app))
+        .or_else(|| values("kube", &ctx.kube));
+    match found {
+        Some(name) => Err(Error::new(
+            ErrorKind::Template,
+            format!("`{name}` holds a reserved private-use character (U+E000 or U+E001); remove it"),
+        )),
         None => Ok(()),
     }
 }

@@ -301,6 +301,11 @@ mod tests {
         let e = yaml(&[("ARGOCD_ENV_V", "v")], "{% set c %}{{ env.V }}{% endset %}\nx: {{ c[1:] }}\n")
             .expect_err("reversed");
         assert!(e.to_string().contains("an interpolation placeholder was cut apart"), "{e}");
+        let e = yaml(&[("ARGOCD_ENV_V", "\u{E000}0\u{E001}")], "x: {{ env.V }}\n").expect_err("reserved value");
+        assert_eq!(
+            e.to_string(),
+            "template error: `env.V` holds a reserved private-use character (U+E000 or U+E001); remove it (in t.yaml.j2)"
+        );
         let e = yaml(&[], "x: \u{E000}0\u{E001}\n").expect_err("reserved");
         assert_eq!(
             e.to_string(),

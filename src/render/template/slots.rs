@@ -13,7 +13,7 @@
 //! - other text ([`substitute_text`]): the value as text.
 //!
 //! The token characters are from the Private Use Area: they have no case and no
-//! YAML or JSON meaning, and template sources may not contain them, so every
+//! YAML or JSON meaning, and neither template sources nor values may contain them, so every
 //! token in the rendered text came from an interpolation.
 
 use crate::render::yaml::parse::{resolve_scalar, ScalarHook, ScalarRole, ScalarStyle};
