@@ -104,8 +104,15 @@ pub fn parse_stream_with(text: &str, hook: &dyn ScalarHook) -> Result<Vec<Docume
 
 enum Frame {
     Seq { items: Vec<Value>, anchor: usize },
-    Map { map: Map<String, Value>, key: Option<(String, usize)>, anchor: usize, merges: Vec<Value> },
+    Map { map: Map<String, Value>, key: Option<Key>, anchor: usize, merges: Vec<Value> },
     Doc { line: usize, value: Option<Value> },
+}
+
+/// A pending mapping key: its text and whether it is a plain `<<` (a merge
+/// key; a quoted or substituted `"<<"` is an ordinary key, as in go-yaml).
+struct Key {
+    text: String,
+    merge: bool,
 }
 
 struct Builder<'h> {
@@ -205,18 +212,18 @@ impl Builder<'_> {
             Some(Frame::Seq { items, .. }) => items.push(v),
             Some(Frame::Map { map, key, merges, .. }) => match key.take() {
                 None => {
-                    let k =
-                        if merge_marker && v == Value::String("<<".into()) { "<<".to_string() } else { key_string(&v) };
-                    if k != "<<" && map.contains_key(&k) {
-                        return Err(YamlError { message: format!("mapping key {k:?} already defined"), line });
+                    let merge = merge_marker && v == Value::String("<<".into());
+                    let text = key_string(&v);
+                    if !merge && map.contains_key(&text) {
+                        return Err(YamlError { message: format!("mapping key {text:?} already defined"), line });
                     }
-                    *key = Some((k, line));
+                    *key = Some(Key { text, merge });
                 }
-                Some((k, _)) => {
-                    if k == "<<" && merge_marker_allowed(&v) {
+                Some(Key { text, merge }) => {
+                    if merge && merge_marker_allowed(&v) {
                         merges.push(v);
                     } else {
-                        map.insert(k, v);
+                        map.insert(text, v);
                     }
                 }
             },
