@@ -23,6 +23,7 @@ mod number;
 mod resolve;
 
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 /// go-yaml v2's `best_width`: scalars are folded at the first space past it.
 const BEST_WIDTH: usize = 80;
@@ -122,9 +123,10 @@ impl Emitter<'_> {
     }
 
     fn block_mapping(&mut self, m: &Map<String, Value>, indent: usize) {
-        let mut entries: Vec<(&String, &Value)> = m.iter().collect();
+        let mut entries: Vec<(Cow<'_, str>, &Value)> = m.iter().map(|(k, v)| (fold_nel(k), v)).collect();
         sort_keys(&mut entries);
-        for (k, v) in entries {
+        for (k, v) in &entries {
+            let k: &str = k;
             self.write_indent(indent);
             if k.len() <= SIMPLE_KEY_MAX && !analyze(k).multiline {
                 self.string(k, indent + 2, true);
@@ -156,6 +158,7 @@ impl Emitter<'_> {
 
     /// go-yaml v2 `stringv` (requested style) then `select_scalar_style`.
     fn string(&mut self, s: &str, indent: usize, simple_key: bool) {
+        let s = &*fold_nel(s);
         let a = analyze(s);
         let mut style = if s.contains('\n') {
             Style::Literal
@@ -393,6 +396,49 @@ impl Emitter<'_> {
     }
 }
 
+/// Kustomize's JSON -> YAML round trip changes one kind of string: Go's JSON
+/// encoder writes NEL (U+0085) unescaped, and go-yaml then reads it as a line
+/// break inside the double-quoted JSON string, folding it like YAML does
+/// (one break and the spaces around it become one space; further breaks
+/// become newlines).
+fn fold_nel(s: &str) -> Cow<'_, str> {
+    if !s.contains('\u{85}') {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while chars.peek().is_some() {
+        while let Some(&c) = chars.peek() {
+            if c == ' ' || c == '\u{85}' {
+                break;
+            }
+            out.push(c);
+            chars.next();
+        }
+        let mut spaces = 0;
+        let mut leading_break = false;
+        let mut trailing_breaks = 0;
+        while let Some(&c) = chars.peek() {
+            match c {
+                ' ' if !leading_break => spaces += 1,
+                ' ' => {}
+                '\u{85}' if !leading_break => leading_break = true,
+                '\u{85}' => trailing_breaks += 1,
+                _ => break,
+            }
+            chars.next();
+        }
+        if !leading_break {
+            out.extend(std::iter::repeat_n(' ', spaces));
+        } else if trailing_breaks == 0 {
+            out.push(' ');
+        } else {
+            out.extend(std::iter::repeat_n('\n', trailing_breaks));
+        }
+    }
+    Cow::Owned(out)
+}
+
 fn char_count(s: &str) -> usize {
     if s.is_ascii() {
         s.len()
@@ -509,7 +555,7 @@ fn analyze(s: &str) -> Analysis {
 /// Sorts mapping entries with go-yaml v2's key order. A hand-written merge sort:
 /// the natural order is not guaranteed to be a total order for every input, and
 /// `slice::sort_by` may panic on such comparators.
-fn sort_keys<'a>(entries: &mut [(&'a String, &'a Value)]) {
+fn sort_keys<K: AsRef<str> + Clone, V: Clone>(entries: &mut [(K, V)]) {
     if entries.len() < 2 {
         return;
     }
@@ -517,12 +563,12 @@ fn sort_keys<'a>(entries: &mut [(&'a String, &'a Value)]) {
     merge_sort(entries, &mut buf);
 }
 
-fn merge_sort<'a>(v: &mut [(&'a String, &'a Value)], buf: &mut [(&'a String, &'a Value)]) {
+fn merge_sort<K: AsRef<str> + Clone, V: Clone>(v: &mut [(K, V)], buf: &mut [(K, V)]) {
     let n = v.len();
     if n <= 8 {
         for i in 1..n {
             let mut j = i;
-            while j > 0 && natural_less(v[j].0, v[j - 1].0) {
+            while j > 0 && natural_less(v[j].0.as_ref(), v[j - 1].0.as_ref()) {
                 v.swap(j, j - 1);
                 j -= 1;
             }
@@ -536,16 +582,16 @@ fn merge_sort<'a>(v: &mut [(&'a String, &'a Value)], buf: &mut [(&'a String, &'a
         merge_sort(lo, blo);
         merge_sort(hi, bhi);
     }
-    buf[..n].copy_from_slice(v);
+    buf[..n].clone_from_slice(v);
     let (lo, hi) = buf[..n].split_at(mid);
     let (mut i, mut j) = (0, 0);
     for slot in v.iter_mut() {
-        let take_hi = j < hi.len() && (i >= lo.len() || natural_less(hi[j].0, lo[i].0));
+        let take_hi = j < hi.len() && (i >= lo.len() || natural_less(hi[j].0.as_ref(), lo[i].0.as_ref()));
         if take_hi {
-            *slot = hi[j];
+            *slot = hi[j].clone();
             j += 1;
         } else {
-            *slot = lo[i];
+            *slot = lo[i].clone();
             i += 1;
         }
     }
@@ -652,6 +698,19 @@ mod tests {
         let first = out.lines().next().unwrap_or_default();
         assert!(first.chars().count() > 80 && first.chars().count() <= 86, "{out}");
         assert!(out.lines().nth(1).unwrap_or_default().starts_with("  word"), "{out}");
+    }
+
+    #[test]
+    fn nel_folds_like_the_json_round_trip_does() {
+        let v = json!({"a": "x\u{85}y", "b": "a \u{85} b", "c": "a\u{85}\u{85}b"});
+        assert_eq!(to_yaml(&v), "a: x y\nb: a b\nc: |-\n  a\n  b\n");
+    }
+
+    #[test]
+    fn long_and_multi_line_keys_are_complex_keys() {
+        let long = "k".repeat(129);
+        let v = json!({ long.clone(): 1, "two\nlines": [1] });
+        assert_eq!(to_yaml(&v), format!("? {long}\n: 1\n? |-\n  two\n  lines\n: - 1\n"));
     }
 
     #[test]
