@@ -53,3 +53,25 @@ fn emitter_fixtures_match_kubectl_byte_for_byte() {
         failures.join("\n")
     );
 }
+
+/// kubectl fails with "yaml: control characters are not allowed" when an object
+/// holds a raw DEL/C1 control character (Go's JSON leaves them unescaped and
+/// go-yaml refuses them); kcmp fails too, naming the field, object and file.
+#[test]
+fn strings_kubectl_cannot_print_fail_the_render() {
+    use kcmp::render::load::MemFs;
+    use kcmp::render::{render_with, ErrorKind};
+    let fs = MemFs::new().with("/app/kustomization.yaml", "resources:\n- cm.yaml\n").with(
+        "/app/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  ok: \"tab\\there\"\n  bad: \"a\\x7fb\"\n",
+    );
+    let e = match render_with(&fs, Path::new("/app"), &Options::default()) {
+        Ok(rs) => panic!("expected an error, got {} resources", rs.len()),
+        Err(e) => e,
+    };
+    assert_eq!(e.kind(), ErrorKind::Resource);
+    assert_eq!(
+        e.to_string(),
+        "invalid resource: data.bad: value contains control character U+007F (yaml: control characters are not allowed) (resource ConfigMap.v1.[noGrp]/x.[noNs]) (in cm.yaml)"
+    );
+}
