@@ -3,27 +3,28 @@
 //! prints each object through sigs.k8s.io/yaml, i.e. go-yaml v2's encoder and
 //! emitter; this module reproduces that emitter's observable rules:
 //!
-//! * mapping keys in go-yaml v2's "natural" order ([`natural_less`]): digit runs
+//! * mapping keys in go-yaml v2's "natural" order (`natural_less`): digit runs
 //!   compare as numbers, non-letters sort before letters (`a9` < `a10` < `aB`);
 //! * block style, 2-space indent, sequences not indented under their key,
 //!   `{}` / `[]` for empty collections, keys longer than 128 bytes as `? key`;
 //! * scalar style chosen as go-yaml's `stringv` + `select_scalar_style` do it:
-//!   plain when the text reads back as the same string ([`resolve`]), else
+//!   plain when the text reads back as the same string (`resolve`), else
 //!   double-quoted; single-quoted when plain is not allowed (indicators, `: `,
 //!   ` #`, edge spaces); literal `|` for text with newlines unless it holds
 //!   tabs, other control characters or spaces before a line break;
 //! * plain, single- and double-quoted scalars folded at spaces once the line
 //!   passes 80 columns (go-yaml's `best_width`), counted in characters;
-//! * numbers as Go's JSON -> go-yaml round trip prints them ([`number`]).
+//! * numbers as Go's JSON -> go-yaml round trip prints them (`number`).
 //!
-//! One pass over the tree writes into one `String`; the only allocations are
-//! the sorted key list per mapping and the output itself.
+//! One pass over the tree writes into one `String`; besides the output, the
+//! only allocation in the common case is the sorted key list of each mapping.
 
 mod number;
 mod resolve;
 
 use serde_json::{Map, Value};
 use std::borrow::Cow;
+use std::fmt::Write;
 
 /// go-yaml v2's `best_width`: scalars are folded at the first space past it.
 const BEST_WIDTH: usize = 80;
@@ -118,7 +119,7 @@ fn unprintable_in_value(v: &Value, path: &mut String) -> Option<Unprintable> {
         Value::Object(m) => unprintable_in_map(m, path),
         Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
             let len = path.len();
-            path.push_str(&format!("[{i}]"));
+            let _ = write!(path, "[{i}]");
             let found = unprintable_in_value(item, path);
             path.truncate(len);
             found

@@ -72,16 +72,16 @@ fn write_go_g(out: &mut String, f: f64) {
         });
         return;
     }
-    let (digits, exp) = shortest_digits(f);
-    if f.is_sign_negative() {
-        out.push('-');
-    }
     if f == 0.0 {
         out.push('0');
         return;
     }
+    let (digits, exp) = shortest_digits(f);
+    if f < 0.0 {
+        out.push('-');
+    }
     if !(-4..6).contains(&exp) {
-        let (first, rest) = digits.split_at(1);
+        let (first, rest) = (digits.get(..1).unwrap_or("0"), digits.get(1..).unwrap_or(""));
         out.push_str(first);
         if !rest.is_empty() {
             out.push('.');
