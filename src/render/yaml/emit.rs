@@ -204,13 +204,14 @@ impl Emitter<'_> {
         sort_keys(&mut entries);
         for (k, v) in &entries {
             let k: &str = k;
+            let a = analyze(k);
             self.write_indent(indent);
-            if k.len() <= SIMPLE_KEY_MAX && !analyze(k).multiline {
-                self.string(k, indent + 2, true);
+            if k.len() <= SIMPLE_KEY_MAX && !a.multiline {
+                self.analyzed_string(k, &a, indent + 2, true);
                 self.write_indicator(":", false, false, false);
             } else {
                 self.write_indicator("?", true, false, true);
-                self.string(k, indent + 2, false);
+                self.analyzed_string(k, &a, indent + 2, false);
                 self.write_indent(indent);
                 self.write_indicator(":", true, false, true);
             }
@@ -233,10 +234,14 @@ impl Emitter<'_> {
         self.indention = false;
     }
 
-    /// go-yaml v2 `stringv` (requested style) then `select_scalar_style`.
     fn string(&mut self, s: &str, indent: usize, simple_key: bool) {
         let s = &*fold_nel(s);
-        let a = analyze(s);
+        self.analyzed_string(s, &analyze(s), indent, simple_key);
+    }
+
+    /// go-yaml v2 `stringv` (requested style) then `select_scalar_style`;
+    /// `s` is already NEL-folded and `a` is its analysis.
+    fn analyzed_string(&mut self, s: &str, a: &Analysis, indent: usize, simple_key: bool) {
         let mut style = if s.contains('\n') {
             Style::Literal
         } else if resolve::can_use_plain(s) {
@@ -633,23 +638,31 @@ fn analyze(s: &str) -> Analysis {
 /// the natural order is not guaranteed to be a total order for every input, and
 /// `slice::sort_by` may panic on such comparators.
 fn sort_keys<K: AsRef<str> + Clone, V: Clone>(entries: &mut [(K, V)]) {
-    if entries.len() < 2 {
+    if entries.len() <= INSERTION_MAX {
+        insertion_sort(entries);
         return;
     }
     let mut buf = entries.to_vec();
     merge_sort(entries, &mut buf);
 }
 
+/// Below this many entries (most Kubernetes mappings) insertion sort needs no buffer.
+const INSERTION_MAX: usize = 8;
+
+fn insertion_sort<K: AsRef<str>, V>(v: &mut [(K, V)]) {
+    for i in 1..v.len() {
+        let mut j = i;
+        while j > 0 && natural_less(v[j].0.as_ref(), v[j - 1].0.as_ref()) {
+            v.swap(j, j - 1);
+            j -= 1;
+        }
+    }
+}
+
 fn merge_sort<K: AsRef<str> + Clone, V: Clone>(v: &mut [(K, V)], buf: &mut [(K, V)]) {
     let n = v.len();
-    if n <= 8 {
-        for i in 1..n {
-            let mut j = i;
-            while j > 0 && natural_less(v[j].0.as_ref(), v[j - 1].0.as_ref()) {
-                v.swap(j, j - 1);
-                j -= 1;
-            }
-        }
+    if n <= INSERTION_MAX {
+        insertion_sort(v);
         return;
     }
     let mid = n / 2;
