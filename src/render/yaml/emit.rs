@@ -3,7 +3,7 @@
 //! prints each object through sigs.k8s.io/yaml, i.e. go-yaml v2's encoder and
 //! emitter; this module reproduces that emitter's observable rules:
 //!
-//! * mapping keys in go-yaml v2's "natural" order (`natural_less`): digit runs
+//! * mapping keys in go-yaml v2's "natural" order (`order`): digit runs
 //!   compare as numbers, non-letters sort before letters (`a9` < `a10` < `aB`);
 //! * block style, 2-space indent, sequences not indented under their key,
 //!   `{}` / `[]` for empty collections, keys longer than 128 bytes as `? key`;
@@ -20,11 +20,14 @@
 //! only allocation in the common case is the sorted key list of each mapping.
 
 mod number;
+mod order;
 mod resolve;
+mod roundtrip;
+
+pub use roundtrip::{find_unprintable, Unprintable};
 
 use serde_json::{Map, Value};
 use std::borrow::Cow;
-use std::fmt::Write;
 
 /// go-yaml v2's `best_width`: scalars are folded at the first space past it.
 const BEST_WIDTH: usize = 80;
@@ -67,82 +70,6 @@ pub fn write_object(out: &mut String, map: &Map<String, Value>) {
         e.block_mapping(map, 0);
     }
     e.write_indent(0);
-}
-
-/// A string `kubectl kustomize` cannot print, found by [`find_unprintable`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Unprintable {
-    /// Where in the object: `data.key`, `spec.list[2]`.
-    pub path: String,
-    /// What is wrong, worded for the person who has to fix the input.
-    pub problem: String,
-}
-
-/// Finds the first string go-yaml cannot take back from Kustomize's JSON.
-/// Go's JSON encoder leaves DEL, C1 controls (except NEL) and U+FFFE/U+FFFF
-/// unescaped and go-yaml's reader refuses them ("control characters are not
-/// allowed"); a NEL in a key makes it a multi-line implicit key, which go-yaml
-/// refuses too. kubectl then fails the whole build, so kcmp must not print a
-/// result either.
-pub fn find_unprintable(map: &Map<String, Value>) -> Option<Unprintable> {
-    let mut path = String::new();
-    unprintable_in_map(map, &mut path)
-}
-
-fn unprintable_in_map(map: &Map<String, Value>, path: &mut String) -> Option<Unprintable> {
-    for (k, v) in map {
-        let len = path.len();
-        if !path.is_empty() {
-            path.push('.');
-        }
-        path.push_str(k);
-        if let Some(c) = first_refused(k) {
-            return Some(Unprintable { path: path.clone(), problem: refused(c, "key") });
-        }
-        if k.contains('\u{85}') {
-            return Some(Unprintable {
-                path: path.clone(),
-                problem: "key contains U+0085 (next line), which makes it a multi-line key".into(),
-            });
-        }
-        if let Some(found) = unprintable_in_value(v, path) {
-            return Some(found);
-        }
-        path.truncate(len);
-    }
-    None
-}
-
-fn unprintable_in_value(v: &Value, path: &mut String) -> Option<Unprintable> {
-    match v {
-        Value::String(s) => first_refused(s).map(|c| Unprintable { path: path.clone(), problem: refused(c, "value") }),
-        Value::Object(m) => unprintable_in_map(m, path),
-        Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
-            let len = path.len();
-            let _ = write!(path, "[{i}]");
-            let found = unprintable_in_value(item, path);
-            path.truncate(len);
-            found
-        }),
-        _ => None,
-    }
-}
-
-fn refused(c: char, what: &str) -> String {
-    format!("{what} contains control character U+{:04X} (yaml: control characters are not allowed)", u32::from(c))
-}
-
-fn first_refused(s: &str) -> Option<char> {
-    // Every refused character starts with one of these bytes in UTF-8.
-    if !s.bytes().any(|b| matches!(b, 0x7F | 0xC2 | 0xEF)) {
-        return None;
-    }
-    s.chars().find(|&c| is_refused_by_reader(c))
-}
-
-/// Characters go-yaml's reader rejects that Go's JSON encoder writes raw.
-fn is_refused_by_reader(c: char) -> bool {
-    matches!(c, '\u{7F}'..='\u{84}' | '\u{86}'..='\u{9F}' | '\u{FFFE}' | '\u{FFFF}')
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -200,8 +127,8 @@ impl Emitter<'_> {
     }
 
     fn block_mapping(&mut self, m: &Map<String, Value>, indent: usize) {
-        let mut entries: Vec<(Cow<'_, str>, &Value)> = m.iter().map(|(k, v)| (fold_nel(k), v)).collect();
-        sort_keys(&mut entries);
+        let mut entries: Vec<(Cow<'_, str>, &Value)> = m.iter().map(|(k, v)| (roundtrip::fold_nel(k), v)).collect();
+        order::sort_keys(&mut entries);
         for (k, v) in &entries {
             let k: &str = k;
             let a = analyze(k);
@@ -235,7 +162,7 @@ impl Emitter<'_> {
     }
 
     fn string(&mut self, s: &str, indent: usize, simple_key: bool) {
-        let s = &*fold_nel(s);
+        let s = &*roundtrip::fold_nel(s);
         self.analyzed_string(s, &analyze(s), indent, simple_key);
     }
 
@@ -478,49 +405,6 @@ impl Emitter<'_> {
     }
 }
 
-/// Kustomize's JSON -> YAML round trip changes one kind of string: Go's JSON
-/// encoder writes NEL (U+0085) unescaped, and go-yaml then reads it as a line
-/// break inside the double-quoted JSON string, folding it like YAML does
-/// (one break and the spaces around it become one space; further breaks
-/// become newlines).
-fn fold_nel(s: &str) -> Cow<'_, str> {
-    if !s.contains('\u{85}') {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while chars.peek().is_some() {
-        while let Some(&c) = chars.peek() {
-            if c == ' ' || c == '\u{85}' {
-                break;
-            }
-            out.push(c);
-            chars.next();
-        }
-        let mut spaces = 0;
-        let mut leading_break = false;
-        let mut trailing_breaks = 0;
-        while let Some(&c) = chars.peek() {
-            match c {
-                ' ' if !leading_break => spaces += 1,
-                ' ' => {}
-                '\u{85}' if !leading_break => leading_break = true,
-                '\u{85}' => trailing_breaks += 1,
-                _ => break,
-            }
-            chars.next();
-        }
-        if !leading_break {
-            out.extend(std::iter::repeat_n(' ', spaces));
-        } else if trailing_breaks == 0 {
-            out.push(' ');
-        } else {
-            out.extend(std::iter::repeat_n('\n', trailing_breaks));
-        }
-    }
-    Cow::Owned(out)
-}
-
 fn char_count(s: &str) -> usize {
     if s.is_ascii() {
         s.len()
@@ -634,136 +518,10 @@ fn analyze(s: &str) -> Analysis {
     a
 }
 
-/// Sorts mapping entries with go-yaml v2's key order. A hand-written merge sort:
-/// the natural order is not guaranteed to be a total order for every input, and
-/// `slice::sort_by` may panic on such comparators.
-fn sort_keys<K: AsRef<str> + Clone, V: Clone>(entries: &mut [(K, V)]) {
-    if entries.len() <= INSERTION_MAX {
-        insertion_sort(entries);
-        return;
-    }
-    let mut buf = entries.to_vec();
-    merge_sort(entries, &mut buf);
-}
-
-/// Below this many entries (most Kubernetes mappings) insertion sort needs no buffer.
-const INSERTION_MAX: usize = 8;
-
-fn insertion_sort<K: AsRef<str>, V>(v: &mut [(K, V)]) {
-    for i in 1..v.len() {
-        let mut j = i;
-        while j > 0 && natural_less(v[j].0.as_ref(), v[j - 1].0.as_ref()) {
-            v.swap(j, j - 1);
-            j -= 1;
-        }
-    }
-}
-
-fn merge_sort<K: AsRef<str> + Clone, V: Clone>(v: &mut [(K, V)], buf: &mut [(K, V)]) {
-    let n = v.len();
-    if n <= INSERTION_MAX {
-        insertion_sort(v);
-        return;
-    }
-    let mid = n / 2;
-    {
-        let (lo, hi) = v.split_at_mut(mid);
-        let (blo, bhi) = buf.split_at_mut(mid);
-        merge_sort(lo, blo);
-        merge_sort(hi, bhi);
-    }
-    buf[..n].clone_from_slice(v);
-    let (lo, hi) = buf[..n].split_at(mid);
-    let (mut i, mut j) = (0, 0);
-    for slot in v.iter_mut() {
-        let take_hi = j < hi.len() && (i >= lo.len() || natural_less(hi[j].0.as_ref(), lo[i].0.as_ref()));
-        if take_hi {
-            *slot = hi[j].clone();
-            j += 1;
-        } else {
-            *slot = lo[i].clone();
-            i += 1;
-        }
-    }
-}
-
-/// go-yaml v2 `keyList.Less` for two strings: runs of digits compare by value
-/// (a run of zeros after a nonzero digit counts as one more), a letter sorts
-/// after a non-letter, otherwise characters compare by code point.
-fn natural_less(a: &str, b: &str) -> bool {
-    if a.is_ascii() && b.is_ascii() && a.as_bytes().iter().zip(b.as_bytes()).all(|(x, y)| x == y) {
-        return a.len() < b.len();
-    }
-    let mut ai = a.chars();
-    let mut bi = b.chars();
-    // Whether the run of digits just before the current position holds a nonzero digit.
-    let mut run_nonzero = false;
-    loop {
-        let (ra, rb) = (ai.clone(), bi.clone());
-        let (Some(ca), Some(cb)) = (ai.next(), bi.next()) else {
-            return a.chars().count() < b.chars().count();
-        };
-        if ca == cb {
-            if is_go_digit(ca) {
-                run_nonzero |= ca != '0';
-            } else {
-                run_nonzero = false;
-            }
-            continue;
-        }
-        let (al, bl) = (ca.is_alphabetic(), cb.is_alphabetic());
-        if al && bl {
-            return ca < cb;
-        }
-        if al || bl {
-            return bl;
-        }
-        let (mut an, mut bn) = (0i64, 0i64);
-        if (ca == '0' || cb == '0') && run_nonzero {
-            an = 1;
-            bn = 1;
-        }
-        let (an, alen) = digit_run(ra, an);
-        let (bn, blen) = digit_run(rb, bn);
-        if an != bn {
-            return an < bn;
-        }
-        if alen != blen {
-            return alen < blen;
-        }
-        return ca < cb;
-    }
-}
-
-/// Go's digit accumulation over a run of `unicode.IsDigit` characters (wrapping like int64).
-fn digit_run(chars: std::str::Chars<'_>, mut n: i64) -> (i64, usize) {
-    let mut len = 0;
-    for c in chars.take_while(|&c| is_go_digit(c)) {
-        n = n.wrapping_mul(10).wrapping_add(i64::from(u32::from(c)) - i64::from(b'0'));
-        len += 1;
-    }
-    (n, len)
-}
-
-fn is_go_digit(c: char) -> bool {
-    c.is_ascii_digit() || (!c.is_ascii() && c.is_numeric())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn keys_sort_naturally_like_go_yaml_v2() {
-        let mut keys = vec!["a10", "a9", "ab", "aB", "a_b", "a-b", "A", "1", "a0", "a00", "a01", "é", "b"];
-        let mut entries: Vec<(String, Value)> = keys.iter().map(|k| (k.to_string(), Value::Null)).collect();
-        let mut refs: Vec<(&String, &Value)> = entries.iter_mut().map(|(k, v)| (&*k, &*v)).collect();
-        sort_keys(&mut refs);
-        let got: Vec<&str> = refs.iter().map(|(k, _)| k.as_str()).collect();
-        keys = vec!["1", "A", "a-b", "a_b", "a0", "a00", "a01", "a9", "a10", "aB", "ab", "b", "é"];
-        assert_eq!(got, keys);
-    }
 
     #[test]
     fn sequences_sit_under_their_key_and_empty_collections_are_flow() {
@@ -801,24 +559,6 @@ mod tests {
         let long = "k".repeat(129);
         let v = json!({ long.clone(): 1, "two\nlines": [1] });
         assert_eq!(to_yaml(&v), format!("? {long}\n: 1\n? |-\n  two\n  lines\n: - 1\n"));
-    }
-
-    #[test]
-    fn strings_go_yaml_cannot_read_back_are_found() {
-        let ok = json!({"data": {"k": "tab\t\u{85}é😀"}});
-        assert_eq!(find_unprintable(ok.as_object().expect("map")), None);
-        let del = json!({"spec": {"list": ["a", "b\u{7f}"]}});
-        assert_eq!(
-            find_unprintable(del.as_object().expect("map")),
-            Some(Unprintable {
-                path: "spec.list[1]".into(),
-                problem: "value contains control character U+007F (yaml: control characters are not allowed)".into()
-            })
-        );
-        let key = json!({"data": {"a\u{85}b": "v"}});
-        let found = find_unprintable(key.as_object().expect("map")).expect("nel key");
-        assert_eq!(found.path, "data.a\u{85}b");
-        assert!(found.problem.contains("multi-line key"), "{}", found.problem);
     }
 
     #[test]
