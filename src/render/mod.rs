@@ -60,9 +60,12 @@ pub fn render_with(fs: &dyn Fs, dir: &Path, options: &Options) -> Result<Vec<Res
         ));
     }
     let loader = Loader { fs, template: &options.template, decryption: &options.decryption, app_root: root.clone() };
-    if kustomize::find_kustomization_file(fs, &root)?.is_some() {
-        kustomize::build(&loader, &root)
+    let resources = if kustomize::find_kustomization_file(fs, &root)?.is_some() {
+        kustomize::build(&loader, &root)?
     } else {
-        kustomize::plain_directory(&loader, &root, options.directory)
-    }
+        kustomize::plain_directory(&loader, &root, options.directory)?
+    };
+    // kubectl fails on strings its YAML printer cannot read back (§12); so does kcmp.
+    emit::check_printable(&resources)?;
+    Ok(resources)
 }

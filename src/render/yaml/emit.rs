@@ -3,26 +3,31 @@
 //! prints each object through sigs.k8s.io/yaml, i.e. go-yaml v2's encoder and
 //! emitter; this module reproduces that emitter's observable rules:
 //!
-//! * mapping keys in go-yaml v2's "natural" order ([`natural_less`]): digit runs
+//! * mapping keys in go-yaml v2's "natural" order (`order`): digit runs
 //!   compare as numbers, non-letters sort before letters (`a9` < `a10` < `aB`);
 //! * block style, 2-space indent, sequences not indented under their key,
 //!   `{}` / `[]` for empty collections, keys longer than 128 bytes as `? key`;
 //! * scalar style chosen as go-yaml's `stringv` + `select_scalar_style` do it:
-//!   plain when the text reads back as the same string ([`resolve`]), else
+//!   plain when the text reads back as the same string (`resolve`), else
 //!   double-quoted; single-quoted when plain is not allowed (indicators, `: `,
 //!   ` #`, edge spaces); literal `|` for text with newlines unless it holds
 //!   tabs, other control characters or spaces before a line break;
 //! * plain, single- and double-quoted scalars folded at spaces once the line
 //!   passes 80 columns (go-yaml's `best_width`), counted in characters;
-//! * numbers as Go's JSON -> go-yaml round trip prints them ([`number`]).
+//! * numbers as Go's JSON -> go-yaml round trip prints them (`number`).
 //!
-//! One pass over the tree writes into one `String`; the only allocations are
-//! the sorted key list per mapping and the output itself.
+//! One pass over the tree writes into one `String`; besides the output, the
+//! only allocation in the common case is the sorted key list of each mapping.
 
 mod number;
+mod order;
 mod resolve;
+mod roundtrip;
+
+pub use roundtrip::{find_unprintable, Unprintable};
 
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 /// go-yaml v2's `best_width`: scalars are folded at the first space past it.
 const BEST_WIDTH: usize = 80;
@@ -122,16 +127,18 @@ impl Emitter<'_> {
     }
 
     fn block_mapping(&mut self, m: &Map<String, Value>, indent: usize) {
-        let mut entries: Vec<(&String, &Value)> = m.iter().collect();
-        sort_keys(&mut entries);
-        for (k, v) in entries {
+        let mut entries: Vec<(Cow<'_, str>, &Value)> = m.iter().map(|(k, v)| (roundtrip::fold_nel(k), v)).collect();
+        order::sort_keys(&mut entries);
+        for (k, v) in &entries {
+            let k: &str = k;
+            let a = analyze(k);
             self.write_indent(indent);
-            if k.len() <= SIMPLE_KEY_MAX && !analyze(k).multiline {
-                self.string(k, indent + 2, true);
+            if k.len() <= SIMPLE_KEY_MAX && !a.multiline {
+                self.analyzed_string(k, &a, indent + 2, true);
                 self.write_indicator(":", false, false, false);
             } else {
                 self.write_indicator("?", true, false, true);
-                self.string(k, indent + 2, false);
+                self.analyzed_string(k, &a, indent + 2, false);
                 self.write_indent(indent);
                 self.write_indicator(":", true, false, true);
             }
@@ -154,9 +161,14 @@ impl Emitter<'_> {
         self.indention = false;
     }
 
-    /// go-yaml v2 `stringv` (requested style) then `select_scalar_style`.
     fn string(&mut self, s: &str, indent: usize, simple_key: bool) {
-        let a = analyze(s);
+        let s = &*roundtrip::fold_nel(s);
+        self.analyzed_string(s, &analyze(s), indent, simple_key);
+    }
+
+    /// go-yaml v2 `stringv` (requested style) then `select_scalar_style`;
+    /// `s` is already NEL-folded and `a` is its analysis.
+    fn analyzed_string(&mut self, s: &str, a: &Analysis, indent: usize, simple_key: bool) {
         let mut style = if s.contains('\n') {
             Style::Literal
         } else if resolve::can_use_plain(s) {
@@ -506,128 +518,10 @@ fn analyze(s: &str) -> Analysis {
     a
 }
 
-/// Sorts mapping entries with go-yaml v2's key order. A hand-written merge sort:
-/// the natural order is not guaranteed to be a total order for every input, and
-/// `slice::sort_by` may panic on such comparators.
-fn sort_keys<'a>(entries: &mut [(&'a String, &'a Value)]) {
-    if entries.len() < 2 {
-        return;
-    }
-    let mut buf = entries.to_vec();
-    merge_sort(entries, &mut buf);
-}
-
-fn merge_sort<'a>(v: &mut [(&'a String, &'a Value)], buf: &mut [(&'a String, &'a Value)]) {
-    let n = v.len();
-    if n <= 8 {
-        for i in 1..n {
-            let mut j = i;
-            while j > 0 && natural_less(v[j].0, v[j - 1].0) {
-                v.swap(j, j - 1);
-                j -= 1;
-            }
-        }
-        return;
-    }
-    let mid = n / 2;
-    {
-        let (lo, hi) = v.split_at_mut(mid);
-        let (blo, bhi) = buf.split_at_mut(mid);
-        merge_sort(lo, blo);
-        merge_sort(hi, bhi);
-    }
-    buf[..n].copy_from_slice(v);
-    let (lo, hi) = buf[..n].split_at(mid);
-    let (mut i, mut j) = (0, 0);
-    for slot in v.iter_mut() {
-        let take_hi = j < hi.len() && (i >= lo.len() || natural_less(hi[j].0, lo[i].0));
-        if take_hi {
-            *slot = hi[j];
-            j += 1;
-        } else {
-            *slot = lo[i];
-            i += 1;
-        }
-    }
-}
-
-/// go-yaml v2 `keyList.Less` for two strings: runs of digits compare by value
-/// (a run of zeros after a nonzero digit counts as one more), a letter sorts
-/// after a non-letter, otherwise characters compare by code point.
-fn natural_less(a: &str, b: &str) -> bool {
-    if a.is_ascii() && b.is_ascii() && a.as_bytes().iter().zip(b.as_bytes()).all(|(x, y)| x == y) {
-        return a.len() < b.len();
-    }
-    let mut ai = a.chars();
-    let mut bi = b.chars();
-    // Whether the run of digits just before the current position holds a nonzero digit.
-    let mut run_nonzero = false;
-    loop {
-        let (ra, rb) = (ai.clone(), bi.clone());
-        let (Some(ca), Some(cb)) = (ai.next(), bi.next()) else {
-            return a.chars().count() < b.chars().count();
-        };
-        if ca == cb {
-            if is_go_digit(ca) {
-                run_nonzero |= ca != '0';
-            } else {
-                run_nonzero = false;
-            }
-            continue;
-        }
-        let (al, bl) = (ca.is_alphabetic(), cb.is_alphabetic());
-        if al && bl {
-            return ca < cb;
-        }
-        if al || bl {
-            return bl;
-        }
-        let (mut an, mut bn) = (0i64, 0i64);
-        if (ca == '0' || cb == '0') && run_nonzero {
-            an = 1;
-            bn = 1;
-        }
-        let (an, alen) = digit_run(ra, an);
-        let (bn, blen) = digit_run(rb, bn);
-        if an != bn {
-            return an < bn;
-        }
-        if alen != blen {
-            return alen < blen;
-        }
-        return ca < cb;
-    }
-}
-
-/// Go's digit accumulation over a run of `unicode.IsDigit` characters (wrapping like int64).
-fn digit_run(chars: std::str::Chars<'_>, mut n: i64) -> (i64, usize) {
-    let mut len = 0;
-    for c in chars.take_while(|&c| is_go_digit(c)) {
-        n = n.wrapping_mul(10).wrapping_add(i64::from(u32::from(c)) - i64::from(b'0'));
-        len += 1;
-    }
-    (n, len)
-}
-
-fn is_go_digit(c: char) -> bool {
-    c.is_ascii_digit() || (!c.is_ascii() && c.is_numeric())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn keys_sort_naturally_like_go_yaml_v2() {
-        let mut keys = vec!["a10", "a9", "ab", "aB", "a_b", "a-b", "A", "1", "a0", "a00", "a01", "é", "b"];
-        let mut entries: Vec<(String, Value)> = keys.iter().map(|k| (k.to_string(), Value::Null)).collect();
-        let mut refs: Vec<(&String, &Value)> = entries.iter_mut().map(|(k, v)| (&*k, &*v)).collect();
-        sort_keys(&mut refs);
-        let got: Vec<&str> = refs.iter().map(|(k, _)| k.as_str()).collect();
-        keys = vec!["1", "A", "a-b", "a_b", "a0", "a00", "a01", "a9", "a10", "aB", "ab", "b", "é"];
-        assert_eq!(got, keys);
-    }
 
     #[test]
     fn sequences_sit_under_their_key_and_empty_collections_are_flow() {
@@ -652,6 +546,19 @@ mod tests {
         let first = out.lines().next().unwrap_or_default();
         assert!(first.chars().count() > 80 && first.chars().count() <= 86, "{out}");
         assert!(out.lines().nth(1).unwrap_or_default().starts_with("  word"), "{out}");
+    }
+
+    #[test]
+    fn nel_folds_like_the_json_round_trip_does() {
+        let v = json!({"a": "x\u{85}y", "b": "a \u{85} b", "c": "a\u{85}\u{85}b"});
+        assert_eq!(to_yaml(&v), "a: x y\nb: a b\nc: |-\n  a\n  b\n");
+    }
+
+    #[test]
+    fn long_and_multi_line_keys_are_complex_keys() {
+        let long = "k".repeat(129);
+        let v = json!({ long.clone(): 1, "two\nlines": [1] });
+        assert_eq!(to_yaml(&v), format!("? {long}\n: 1\n? |-\n  two\n  lines\n: - 1\n"));
     }
 
     #[test]

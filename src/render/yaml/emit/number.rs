@@ -49,12 +49,29 @@ fn write_float(out: &mut String, f: f64) {
 }
 
 /// The shortest round-trip decimal digits of `|f|` and its decimal exponent
-/// (`d.ddd × 10^exp`); Rust's `{:e}` picks the same digits as Go.
+/// (`d.ddd × 10^exp`), chosen like Go's Ryū: of the shortest digit strings that
+/// read back as `f`, the one closest to its exact value, ties to even. Rust's
+/// `{:e}` finds the shortest length but may break an exact tie the other way
+/// (96261989922895.125 -> Rust `...513`, Go `...512`), so the candidate is
+/// re-derived with correctly rounded (half-even) fixed precision.
 fn shortest_digits(f: f64) -> (String, i32) {
-    let sci = format!("{:e}", f.abs());
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    (mantissa.chars().filter(|c| c.is_ascii_digit()).collect(), exp)
+    let (shortest, exp) = split_sci(&format!("{:e}", f.abs()));
+    let precision = shortest.len().saturating_sub(1);
+    let rounded = format!("{:.precision$e}", f.abs());
+    if rounded.parse::<f64>().ok() == Some(f.abs()) {
+        let (mut digits, exp) = split_sci(&rounded);
+        while digits.len() > 1 && digits.ends_with('0') {
+            digits.pop();
+        }
+        return (digits, exp);
+    }
+    (shortest, exp)
+}
+
+/// `d.ddde±x` (Rust's `{:e}`) -> (digits, exponent).
+fn split_sci(sci: &str) -> (String, i32) {
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci, "0"));
+    (mantissa.chars().filter(|c| c.is_ascii_digit()).collect(), exp.parse().unwrap_or(0))
 }
 
 /// `strconv.FormatFloat(f, 'g', -1, 64)`: the shortest round-trip digits, in
@@ -72,16 +89,16 @@ fn write_go_g(out: &mut String, f: f64) {
         });
         return;
     }
-    let (digits, exp) = shortest_digits(f);
-    if f.is_sign_negative() {
-        out.push('-');
-    }
     if f == 0.0 {
         out.push('0');
         return;
     }
+    let (digits, exp) = shortest_digits(f);
+    if f < 0.0 {
+        out.push('-');
+    }
     if !(-4..6).contains(&exp) {
-        let (first, rest) = digits.split_at(1);
+        let (first, rest) = (digits.get(..1).unwrap_or("0"), digits.get(1..).unwrap_or(""));
         out.push_str(first);
         if !rest.is_empty() {
             out.push('.');
@@ -145,5 +162,7 @@ mod tests {
         assert_eq!(show(123456.5), "123456.5");
         assert_eq!(show(-2.5e-300), "-2.5e-300");
         assert_eq!(show(0.1), "0.1");
+        // An exact tie between two shortest candidates goes to the even digit, as in Go.
+        assert_eq!(show(96261989922895.0 + 0.125), "9.626198992289512e+13");
     }
 }

@@ -16,7 +16,13 @@ fn resolves_to_str(s: &str) -> bool {
     let Some(&first) = s.as_bytes().first() else {
         return false; // "" is null
     };
-    if is_in_resolve_map(s) {
+    // go-yaml only looks a string up when its first byte hints at a non-string
+    // (sign, digit, `.`, or a letter of a bool/null word), so `<<` stays a string.
+    if matches!(
+        first,
+        b'+' | b'-' | b'.' | b'0'..=b'9' | b'y' | b'Y' | b'n' | b'N' | b't' | b'T' | b'f' | b'F' | b'o' | b'O' | b'~'
+    ) && is_in_resolve_map(s)
+    {
         return false;
     }
     match first {
@@ -31,6 +37,14 @@ fn resolves_to_str(s: &str) -> bool {
             }
             if is_yaml_style_float(&plain) && go_parse_float(&plain) {
                 return false;
+            }
+            // go-yaml's own binary fallback hands the rest to ParseInt(_, 2), which
+            // takes a sign of its own: `0b-1` and `0b+1` are ints too.
+            if let Some(rest) = plain.strip_prefix("0b") {
+                return !go_parse_base2(rest, false);
+            }
+            if let Some(rest) = plain.strip_prefix("-0b") {
+                return !go_parse_base2(rest, true);
             }
             true
         }
@@ -109,6 +123,28 @@ fn go_parse_int(s: &str) -> bool {
     }
     match u64::from_str_radix(digits, radix) {
         // Signed text must fit int64 (ParseUint takes no sign at all).
+        Ok(v) => match sign {
+            Some(b'-') => v <= 1 << 63,
+            Some(_) => v < 1 << 63,
+            None => true,
+        },
+        Err(_) => false,
+    }
+}
+
+/// Go `strconv.ParseInt(s, 2, 64)` (or `ParseUint` when `s` has no sign) succeeds;
+/// `negated` is go-yaml's `"-" + rest`, so a second sign fails.
+fn go_parse_base2(s: &str, negated: bool) -> bool {
+    let (sign, digits) = match s.as_bytes().first() {
+        Some(&c @ (b'-' | b'+')) if !negated => (Some(c), &s[1..]),
+        Some(b'-' | b'+') => return false,
+        Some(_) => (if negated { Some(b'-') } else { None }, s),
+        None => return false,
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b == b'0' || b == b'1') {
+        return false;
+    }
+    match u64::from_str_radix(digits, 2) {
         Ok(v) => match sign {
             Some(b'-') => v <= 1 << 63,
             Some(_) => v < 1 << 63,
@@ -379,70 +415,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn yaml_11_words_and_numbers_need_quotes() {
+    #[rustfmt::skip]
+    fn yaml_11_words_numbers_and_timestamps_need_quotes() {
         for s in [
-            "",
-            "y",
-            "NO",
-            "on",
-            "~",
-            "null",
-            ".inf",
-            "-.Inf",
-            "<<",
-            "1",
-            "-1",
-            "+1",
-            "0x1F",
-            "0o17",
-            "0755",
-            "1_000",
-            "0b101",
-            "1e3",
-            "1.5",
-            ".5",
-            "-.5",
-            "1.",
-            "08",
-            "1:20",
-            "-1:20:30.5",
-            "2001-01-01",
-            "2001-1-1",
-            "2001-12-14t21:59:43.10-05:00",
-            "2001-12-14 21:59:43.10",
-            "2001-12-14T21:59:43Z",
-            "1_",
-            "99999999999999999999999",
+            "", "y", "NO", "on", "~", "null", ".inf", "-.Inf", "1", "-1", "+1", "0x1F", "0o17", "0755", "1_000", "1_",
+            "0b101", "1e3", "1.5", ".5", "-.5", "1.", "08", "1:20", "-1:20:30.5", "99999999999999999999999",
+            "2001-01-01", "2001-1-1", "2001-12-14t21:59:43.10-05:00", "2001-12-14 21:59:43.10", "2001-12-14T21:59:43Z",
+            "2001-12-14  21:59:43", "2001-12-14T10:00:00,5Z", "2001-12-14T10:00:00+24:00", "0b-1", "0b+1", "0b_1",
         ] {
             assert!(!can_use_plain(s), "{s:?} should be quoted");
         }
     }
 
     #[test]
+    #[rustfmt::skip]
     fn ordinary_strings_stay_plain() {
         for s in [
-            "yes please",
-            "Yes!",
-            "nil",
-            "NaN",
-            ".Nan",
-            "0x",
-            "0xZZ",
-            "1e",
-            "1.2.3",
-            "-",
-            "+",
-            "1:60",
-            "2001-02-30",
-            "2001-13-01",
-            "2001-01-01T10:00",
-            "20010-01-01",
-            "v1",
-            "._5",
-            "0x1p3",
-            "2001-01-01 ",
-            "0xFFFFFFFFFFFFFFFFF",
-            "+0xFFFFFFFFFFFFFFFF",
+            "yes please", "Yes!", "yEs", "nil", "NaN", ".Nan", "<<", "0x", "0xZZ", "1e", "1.2.3", "-", "+", "1:60",
+            "2001-02-30", "2001-13-01", "2001-01-01T10:00", "20010-01-01", "2001-12-14T10:00:00+25:00", "v1", "._5",
+            "0x1p3", "2001-01-01 ", "0xFFFFFFFFFFFFFFFFF", "+0xFFFFFFFFFFFFFFFF", "1e400", "0b-", "0b2", "-0b-1", "-0b+1",
         ] {
             assert!(can_use_plain(s), "{s:?} should be plain");
         }
