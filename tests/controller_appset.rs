@@ -866,3 +866,64 @@ fn sample_addon_appset_expands_one_app_per_labelled_cluster() {
     assert_eq!(p.delete, [Delete { name: "metrics-server-staging".into(), strip_resources_finalizer: false }]);
     assert_eq!(p.unchanged, ["metrics-server-prod-eu"]);
 }
+
+#[test]
+fn merge_in_go_mode_deep_merges_nested_values() {
+    let set = appset(
+        r#"
+apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata: {name: merged, namespace: argocd}
+spec:
+  goTemplate: true
+  goTemplateOptions: [missingkey=error]
+  generators:
+    - merge:
+        mergeKeys: [app]
+        generators:
+          - list:
+              elements:
+                - {app: web, helm: {replicas: "1", image: "web:1"}}
+                - {app: api, helm: {replicas: "1", image: "api:1"}}
+          - list:
+              elements:
+                - {app: api, helm: {replicas: "3"}}
+  template:
+    metadata: {name: '{{.app}}-{{.helm.replicas}}-{{.helm.image}}'}
+    spec: {project: default}
+"#,
+    );
+    assert_eq!(names(&generate(&set, &[]).expect("generates")), ["api-3-api:1", "web-1-web:1"]);
+}
+
+#[test]
+fn conditions_report_error_invalid_and_up_to_date() {
+    let set = appset(LIST_SET);
+    let ok = generate(&set, &[]);
+    let conditions = plan_for(&set, &ok, &[], &[]).conditions();
+    let summary: Vec<(&str, &str, &str)> = conditions.iter().map(|c| (c.kind, c.status, c.reason)).collect();
+    assert_eq!(
+        summary,
+        [
+            ("ErrorOccurred", "False", "ApplicationSetUpToDate"),
+            ("ParametersGenerated", "True", "ParametersGenerated"),
+            ("ResourcesUpToDate", "True", "ApplicationSetUpToDate"),
+        ]
+    );
+    let failed: appset::Result<Vec<Value>> =
+        Err(Error::Generator { generator: "spec.generators[0].git".into(), message: "boom".into() });
+    let conditions = plan_for(&set, &failed, &[], &[]).conditions();
+    assert_eq!(conditions[0].to_value()["status"], json!("True"));
+    assert_eq!(conditions[0].message, "spec.generators[0].git: boom");
+    assert_eq!(conditions[2].status, "False");
+    let dup = appset(&LIST_SET.replace("name: '{{cluster}}-guestbook'", "name: same"));
+    let generated = generate(&dup, &[]);
+    let p = plan_for(&dup, &generated, &[], &[]);
+    assert_eq!(names(&p.create), ["same"]);
+    let conditions = p.conditions();
+    assert_eq!(conditions[0].reason, "ApplicationValidationError");
+    assert_eq!(
+        conditions[0].message,
+        "ApplicationSet guestbook contains applications with duplicate name: same (and 1 more invalid applications)"
+    );
+}

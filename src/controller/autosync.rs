@@ -265,13 +265,14 @@ pub fn decide(app: &AppState, self_heal: SelfHeal, now: UnixSeconds) -> Decision
     if !automated.prune && app.resources.iter().all(|r| r.status == SyncStatus::Synced || r.requires_pruning) {
         return Decision::Skip(Skip::PruneOnly);
     }
-    let revisions = app.target.revisions.join(", ");
+    // Go prints the revision slice as `[a b]`.
+    let revisions = format!("[{}]", app.target.revisions.join(" "));
     let attempted = app.last.filter(|l| l.revisions == app.target.revisions && l.source == app.target.source);
     let mut self_heal_attempts = 0;
     let mut resources = Vec::new();
     if let Some(last) = attempted {
         if last.phase != Phase::Succeeded {
-            return Decision::SyncError(format!("Failed last sync attempt to [{revisions}]: {}", last.message));
+            return Decision::SyncError(format!("Failed last sync attempt to {revisions}: {}", last.message));
         }
         if !automated.self_heal {
             return Decision::Skip(Skip::AlreadySynced(revisions));
@@ -284,7 +285,9 @@ pub fn decide(app: &AppState, self_heal: SelfHeal, now: UnixSeconds) -> Decision
         resources = app.resources.iter().filter(|r| r.status != SyncStatus::Synced).cloned().collect();
     }
     if automated.prune && !automated.allow_empty && app.resources.iter().all(|r| r.requires_pruning) {
-        return Decision::SyncError("auto-sync will wipe out all resources".into());
+        return Decision::SyncError(format!(
+            "Skipping sync attempt to {revisions}: auto-sync will wipe out all resources"
+        ));
     }
     Decision::Sync(Box::new(SyncOperation {
         revisions: app.target.revisions.clone(),
@@ -592,7 +595,7 @@ mod tests {
         let l = last("x", Phase::Succeeded, 0, 0);
         assert_eq!(
             decide(&state(&p, &r, &t, Some(&l)), SelfHeal::default(), 1000),
-            Decision::Skip(Skip::AlreadySynced("x".into()))
+            Decision::Skip(Skip::AlreadySynced("[x]".into()))
         );
     }
 
@@ -640,7 +643,7 @@ mod tests {
         let p = policy(json!({"automated": {"prune": true}}));
         assert_eq!(
             decide(&state(&p, &r, &t, None), SelfHeal::default(), 0),
-            Decision::SyncError("auto-sync will wipe out all resources".into())
+            Decision::SyncError("Skipping sync attempt to [x]: auto-sync will wipe out all resources".into())
         );
         let p = policy(json!({"automated": {"prune": true, "allowEmpty": true}}));
         assert!(matches!(decide(&state(&p, &r, &t, None), SelfHeal::default(), 0), Decision::Sync(_)));

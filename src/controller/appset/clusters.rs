@@ -121,21 +121,22 @@ pub fn generate(
     options: Options,
     engine: &Engine,
 ) -> Result<Vec<Params>, String> {
-    let mut selected: BTreeMap<String, (Cluster, bool)> = BTreeMap::new();
+    let mut selected: BTreeMap<String, Cluster> = BTreeMap::new();
     for secret in secrets {
         let Some(cluster) = parse_secret(secret)? else { continue };
-        let matches = g.selector.matches(&cluster.labels).map_err(|e| format!("selector: {e}"))?;
-        // Keyed by name: a later Secret of the same name replaces the earlier one
-        // whether or not it matches.
-        selected.insert(cluster.name.clone(), (cluster, matches));
+        // Argo CD lists only the matching Secrets, then keys them by cluster
+        // name: among matching Secrets of one name the last one wins.
+        if g.selector.matches(&cluster.labels).map_err(|e| format!("selector: {e}"))? {
+            selected.insert(cluster.name.clone(), cluster);
+        }
     }
-    let local_described = selected.values().any(|(c, _)| c.server == IN_CLUSTER_SERVER);
+    let local_described = selected.values().any(|c| c.server == IN_CLUSTER_SERVER);
     if g.selector.is_empty() && options.in_cluster_enabled && !local_described {
-        selected.insert("in-cluster".into(), (in_cluster(), true));
+        selected.insert("in-cluster".into(), in_cluster());
     }
     let go = engine.is_go();
     let mut out = Vec::new();
-    for (cluster, _) in selected.into_values().filter(|(_, m)| *m) {
+    for cluster in selected.into_values() {
         let mut params = cluster_params(&cluster, go);
         add_values(&mut params, &g.values, engine)?;
         out.push(params);

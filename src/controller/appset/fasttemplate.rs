@@ -8,8 +8,14 @@
 use super::params::Params;
 use serde_json::Value;
 
-/// Replaces the `{{param}}` tags of `text`.
+/// Replaces the `{{param}}` tags of `text`. Like Argo CD (which first tests
+/// the regex `.*{{.*}}.*`, where `.` stops at a newline), a string with no
+/// line holding `{{` and a later `}}` is returned untouched.
 pub fn render(text: &str, params: &Params) -> String {
+    let templated = text.split('\n').any(|line| line.find("{{").is_some_and(|i| line[i + 2..].contains("}}")));
+    if !templated {
+        return text.to_string();
+    }
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(open) = rest.find("{{") {
@@ -57,6 +63,14 @@ mod tests {
         let p = params(json!({"n": 3, "ok": "x"}));
         assert_eq!(render("{{foo}}/{{ n }}/{{ok}}", &p), "{{foo}}/{{ n }}/x");
         assert_eq!(render("{{}}", &p), "{{}}");
+    }
+
+    #[test]
+    fn tags_split_across_lines_are_not_templated() {
+        let p = params(json!({"a": "x"}));
+        assert_eq!(render("{{\na}}", &p), "{{\na}}");
+        // once one line holds a tag, every tag is replaced, as fasttemplate does
+        assert_eq!(render("{{a}}\n{{\na}}", &p), "x\nx");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use super::selector::LabelSelector;
 use super::{clusters, git, list, matrix, merge, ApplicationSet, Error, Inputs, Result};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// What generation needs besides the entry: the ApplicationSet, the inputs
 /// and the template engine.
@@ -182,4 +183,73 @@ fn walk(
         }
         other => other.clone(),
     })
+}
+
+/// When to regenerate without an event (§4 step 7): the smallest interval
+/// any generator asks for. Git generators ask for `requeueAfterSeconds` or
+/// `git_default` (Argo CD: 180 s, overridable by the controller's
+/// environment, which the caller reads); list and clusters generators are
+/// event-driven and ask for nothing. Matrix and merge take their children's
+/// minimum. `None` = only re-reconcile on change.
+pub fn requeue_after(generators: &[Value], git_default: Duration) -> Option<Duration> {
+    let mut best: Option<Duration> = None;
+    let mut consider = |d: Duration| best = Some(best.map_or(d, |b| b.min(d)));
+    for entry in generators {
+        let Some(map) = entry.as_object() else { continue };
+        if let Some(git) = map.get("git").filter(|g| g.is_object()) {
+            match git.get("requeueAfterSeconds").and_then(Value::as_u64) {
+                Some(secs) => consider(Duration::from_secs(secs)),
+                None => consider(git_default),
+            }
+        }
+        for kind in ["matrix", "merge"] {
+            if let Some(children) = map.get(kind).and_then(|m| m.get("generators")).and_then(Value::as_array) {
+                if let Some(d) = requeue_after(children, git_default) {
+                    consider(d);
+                }
+            }
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn requeue_after_is_the_smallest_git_interval() {
+        let three_min = Duration::from_secs(180);
+        assert_eq!(requeue_after(&[json!({"list": {"elements": []}}), json!({"clusters": {}})], three_min), None);
+        assert_eq!(requeue_after(&[json!({"git": {"repoURL": "r"}})], three_min), Some(three_min));
+        let gens = [
+            json!({"git": {"repoURL": "r", "requeueAfterSeconds": 600}}),
+            json!({"matrix": {"generators": [{"git": {"repoURL": "r", "requeueAfterSeconds": 30}}, {"clusters": {}}]}}),
+        ];
+        assert_eq!(requeue_after(&gens, three_min), Some(Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn post_selector_sees_flattened_params() {
+        let sel: LabelSelector =
+            serde_json::from_value(json!({"matchLabels": {"a.b": "1", "l.0": "x"}})).expect("selector");
+        let params = json!({"a": {"b": 1.0}, "l": ["x"]}).as_object().cloned().expect("object");
+        assert_eq!(post_select(&sel, &params), Ok(true));
+    }
+
+    #[test]
+    fn interpolation_keeps_child_templates_and_is_lenient_for_values() {
+        let engine = Engine::go(crate::controller::appset::gotemplate::Options::default());
+        let params = json!({"env": "prod"}).as_object().cloned().expect("object");
+        let entry = json!({"clusters": {"values": {"ns": "{{.name}}-{{.env}}"}, "template": {"metadata": {"name": "{{.nope}}"}}},
+                           "selector": {"matchLabels": {"env": "{{.env}}"}}});
+        let out = interpolate_entry(&engine, &entry, &params).expect("interpolates");
+        assert_eq!(out["selector"]["matchLabels"]["env"], json!("prod"));
+        assert_eq!(out["clusters"]["values"]["ns"], json!("{{.name}}-{{.env}}"), "values that cannot render yet stay");
+        assert_eq!(out["clusters"]["template"]["metadata"]["name"], json!("{{.nope}}"));
+        let strict = json!({"list": {"elements": [{"x": "{{.missing}}"}]}});
+        let err = interpolate_entry(&engine, &strict, &params).expect_err("missingkey=error is forced");
+        assert!(err.contains("map has no entry for key \"missing\""), "{err}");
+    }
 }

@@ -93,6 +93,65 @@ pub struct Plan {
     pub invalid: Vec<Invalid>,
 }
 
+/// One ApplicationSet status condition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Condition {
+    /// `ErrorOccurred`, `ParametersGenerated` or `ResourcesUpToDate`.
+    pub kind: &'static str,
+    /// `"True"` or `"False"`.
+    pub status: &'static str,
+    /// Argo CD's reason word.
+    pub reason: &'static str,
+    /// Human-readable detail.
+    pub message: String,
+}
+
+impl Condition {
+    /// The condition as it is written to `status.conditions[]`.
+    pub fn to_value(&self) -> Value {
+        serde_json::json!({"type": self.kind, "status": self.status, "reason": self.reason, "message": self.message})
+    }
+}
+
+impl Plan {
+    /// The three status conditions Argo CD keeps for this outcome: a
+    /// generation error, invalid apps, or everything generated and valid.
+    pub fn conditions(&self) -> Vec<Condition> {
+        let c = |kind, truth: bool, reason, message: &str| Condition {
+            kind,
+            status: if truth { "True" } else { "False" },
+            reason,
+            message: message.to_string(),
+        };
+        if let Some(e) = &self.error {
+            let msg = e.to_string();
+            return vec![
+                c("ErrorOccurred", true, "ApplicationGenerationFromParamsError", &msg),
+                c("ParametersGenerated", false, "ErrorOccurred", &msg),
+                c("ResourcesUpToDate", false, "ErrorOccurred", &msg),
+            ];
+        }
+        let generated = "Successfully generated parameters for all Applications";
+        if let Some(first) = self.invalid.first() {
+            let msg = if self.invalid.len() > 1 {
+                format!("{} (and {} more invalid applications)", first.message, self.invalid.len() - 1)
+            } else {
+                first.message.clone()
+            };
+            return vec![
+                c("ErrorOccurred", true, "ApplicationValidationError", &msg),
+                c("ParametersGenerated", true, "ParametersGenerated", generated),
+                c("ResourcesUpToDate", false, "ApplicationValidationError", &msg),
+            ];
+        }
+        vec![
+            c("ErrorOccurred", false, "ApplicationSetUpToDate", generated),
+            c("ParametersGenerated", true, "ParametersGenerated", generated),
+            c("ResourcesUpToDate", true, "ApplicationSetUpToDate", "ApplicationSet up to date"),
+        ]
+    }
+}
+
 /// `--policy` wins unless policy override is enabled and the ApplicationSet
 /// sets `applicationsSync`; without `--policy` the ApplicationSet's choice,
 /// else `sync` (§4 step 4).

@@ -530,10 +530,11 @@ fn title(text: &str) -> String {
     out
 }
 
-/// Argo CD's `slugify [maxSize=50] [smartTruncate=true] name`: lower-case,
-/// runs of characters outside `[a-z0-9]` become one `-`, trimmed; longer
-/// slugs are cut to `maxSize`, at a word boundary when `smartTruncate`.
-/// Non-ASCII letters are not transliterated (they become separators).
+/// Argo CD's `slugify [maxSize=50] [smartTruncate=true] name`: the name is
+/// normalised, then gosimple/slug rules apply: characters outside
+/// `[a-zA-Z0-9_-]` become `-`, runs of `-` collapse, `-`/`_` trimmed at the
+/// ends; a longer slug is cut at the last `-` at or before `maxSize`
+/// (smart) or at `maxSize`. Non-ASCII letters are not transliterated.
 fn slugify(a: &[Value]) -> Result<String, Failure> {
     let (max, smart, name) = match a {
         [name] => (50, true, name),
@@ -541,37 +542,25 @@ fn slugify(a: &[Value]) -> Result<String, Failure> {
         [max, smart, name] => (int(max)?, truthy(&Some(smart.clone())), name),
         _ => return Err(Failure::Arity("1 to 3")),
     };
-    let lowered = string_value(name).to_lowercase();
+    let sanitized = sanitize_name(&string_value(name));
     let mut slug = String::new();
-    for c in lowered.chars() {
-        if c.is_ascii_alphanumeric() {
+    for c in sanitized.chars() {
+        let c = if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '-' };
+        if !(c == '-' && slug.ends_with('-')) {
             slug.push(c);
-        } else if !slug.ends_with('-') {
-            slug.push('-');
         }
     }
-    let slug = slug.trim_matches('-').to_string();
-    let max = usize::try_from(max).unwrap_or(0);
-    if slug.len() <= max {
+    let slug = slug.trim_matches(|c| c == '-' || c == '_').to_string();
+    let Ok(max) = usize::try_from(max) else { return Ok(slug) };
+    if max == 0 || slug.len() <= max {
         return Ok(slug);
     }
     if smart {
-        let mut out = String::new();
-        for word in slug.split('-') {
-            let needed = if out.is_empty() { word.len() } else { out.len() + 1 + word.len() };
-            if needed > max {
-                break;
-            }
-            if !out.is_empty() {
-                out.push('-');
-            }
-            out.push_str(word);
-        }
-        if !out.is_empty() {
-            return Ok(out);
+        if let Some(cut) = slug.as_bytes()[..=max].iter().rposition(|b| *b == b'-') {
+            return Ok(slug[..cut].to_string());
         }
     }
-    Ok(slug.chars().take(max).collect::<String>().trim_end_matches('-').to_string())
+    Ok(slug[..max].to_string())
 }
 
 /// Prepares a value for JSON/YAML output as Go marshals it: map keys sorted,
