@@ -927,3 +927,25 @@ fn conditions_report_error_invalid_and_up_to_date() {
         "ApplicationSet guestbook contains applications with duplicate name: same (and 1 more invalid applications)"
     );
 }
+
+#[test]
+fn deleting_an_appset_orphans_apps_only_when_deletion_is_forbidden() {
+    let set = appset(LIST_SET);
+    let mut live = generate(&set, &[]).expect("generates");
+    live[0]["metadata"]["ownerReferences"]
+        .as_array_mut()
+        .expect("owner refs")
+        .push(json!({"apiVersion": "v1", "kind": "ConfigMap", "name": "keep-me", "uid": "c"}));
+    assert!(plan::orphan_on_delete(&set, &live, &Settings::default()).is_empty(), "sync policy: GC deletes them");
+    let keep = appset(&fewer_policy(LIST_SET, "create-update"));
+    let orphaned = plan::orphan_on_delete(&keep, &live, &Settings::default());
+    assert_eq!(orphaned.len(), 3);
+    assert_eq!(
+        orphaned[0],
+        (
+            "engineering-dev-guestbook".to_string(),
+            json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "keep-me", "uid": "c"}])
+        )
+    );
+    assert_eq!(orphaned[1].1, json!([]));
+}

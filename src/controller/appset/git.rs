@@ -10,7 +10,7 @@ use super::params::{flatten_strings, go_numbers, path_params, Params};
 use super::render::Engine;
 use serde::Deserialize;
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::PathBuf;
 
 /// `generators[].git`.
@@ -305,7 +305,8 @@ pub fn glob_match(pattern: &str, name: &str, greedy: bool) -> Result<bool, Strin
     let p: Vec<char> = pattern.chars().collect();
     let n: Vec<char> = name.chars().collect();
     validate(&p).map_err(|e| format!("bad pattern {pattern:?}: {e}"))?;
-    Ok(match_from(&p, &n, greedy))
+    let mut failed = HashSet::new();
+    Ok(match_from(&p, &n, 0, 0, greedy, &mut failed))
 }
 
 fn validate(p: &[char]) -> Result<(), String> {
@@ -344,15 +345,44 @@ fn class_end(p: &[char], open: usize) -> Option<usize> {
     None
 }
 
-fn match_from(p: &[char], n: &[char], greedy: bool) -> bool {
-    let Some(&c) = p.first() else { return n.is_empty() };
+/// Backtracking match of `p[pi..]` against `n[ni..]`; `failed` remembers
+/// positions already known not to match, so patterns with many `*` stay
+/// polynomial.
+fn match_from(
+    p: &[char],
+    n: &[char],
+    pi: usize,
+    ni: usize,
+    greedy: bool,
+    failed: &mut HashSet<(usize, usize)>,
+) -> bool {
+    if failed.contains(&(pi, ni)) {
+        return false;
+    }
+    let hit = match_here(p, n, pi, ni, greedy, failed);
+    if !hit {
+        failed.insert((pi, ni));
+    }
+    hit
+}
+
+fn match_here(
+    p: &[char],
+    n: &[char],
+    pi: usize,
+    ni: usize,
+    greedy: bool,
+    failed: &mut HashSet<(usize, usize)>,
+) -> bool {
+    let Some(&c) = p.get(pi) else { return ni == n.len() };
+    let here = n.get(ni).copied();
     match c {
         '*' => {
-            let double = p.get(1) == Some(&'*');
-            let rest = if double { &p[2..] } else { &p[1..] };
+            let double = p.get(pi + 1) == Some(&'*');
+            let rest = if double { pi + 2 } else { pi + 1 };
             let crosses = greedy || double;
-            for i in 0..=n.len() {
-                if match_from(rest, &n[i..], greedy) {
+            for i in ni..=n.len() {
+                if match_from(p, n, rest, i, greedy, failed) {
                     return true;
                 }
                 if i < n.len() && n[i] == '/' && !crosses {
@@ -361,20 +391,14 @@ fn match_from(p: &[char], n: &[char], greedy: bool) -> bool {
             }
             false
         }
-        '?' => n.first().is_some_and(|&ch| ch != '/') && match_from(&p[1..], &n[1..], greedy),
+        '?' => here.is_some_and(|ch| ch != '/') && match_from(p, n, pi + 1, ni + 1, greedy, failed),
         '[' => {
-            let Some(end) = class_end(p, 0) else { return false };
-            let Some(&ch) = n.first() else { return false };
-            if ch == '/' {
-                return false;
-            }
-            class_matches(&p[1..end], ch) && match_from(&p[end + 1..], &n[1..], greedy)
+            let Some(end) = class_end(p, pi) else { return false };
+            let Some(ch) = here.filter(|ch| *ch != '/') else { return false };
+            class_matches(&p[pi + 1..end], ch) && match_from(p, n, end + 1, ni + 1, greedy, failed)
         }
-        '\\' => {
-            p.get(1).is_some_and(|&lit| n.first() == Some(&lit))
-                && match_from(&p[2..], n.get(1..).unwrap_or_default(), greedy)
-        }
-        lit => n.first() == Some(&lit) && match_from(&p[1..], &n[1..], greedy),
+        '\\' => p.get(pi + 1).is_some_and(|lit| here == Some(*lit)) && match_from(p, n, pi + 2, ni + 1, greedy, failed),
+        lit => here == Some(lit) && match_from(p, n, pi + 1, ni + 1, greedy, failed),
     }
 }
 
@@ -445,6 +469,8 @@ mod tests {
         assert_eq!(glob_match("[^a-c]x", "bx", false), Ok(false));
         assert_eq!(glob_match("a\\*", "a*", false), Ok(true));
         assert!(glob_match("[ab", "a", false).expect_err("bad").contains("bad pattern \"[ab\""));
+        let long = format!("{}b", "a".repeat(60));
+        assert_eq!(glob_match(&"*a".repeat(30), &long, true), Ok(false), "many stars stay fast");
     }
 
     #[test]

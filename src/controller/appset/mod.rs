@@ -15,16 +15,16 @@
 //!    a failed generation yields a plan that changes nothing.
 
 pub mod clusters;
-pub mod fasttemplate;
+pub(crate) mod fasttemplate;
 pub mod generator;
 pub mod git;
 pub mod gotemplate;
-pub mod list;
-pub mod matrix;
-pub mod merge;
-pub mod params;
+pub(crate) mod list;
+pub(crate) mod matrix;
+pub(crate) mod merge;
+pub(crate) mod params;
 pub mod plan;
-pub mod render;
+pub(crate) mod render;
 pub mod selector;
 
 use serde::Deserialize;

@@ -224,6 +224,31 @@ pub fn plan(input: &Input) -> Plan {
     out
 }
 
+/// §4 step 1: when an ApplicationSet is being deleted and its effective
+/// policy forbids deleting apps, its Applications must first lose their
+/// ownerReference to it, or Kubernetes garbage collection would delete them.
+/// Returns, per owned app (sorted by name), the ownerReferences list to write.
+/// Empty when deletion is allowed (garbage collection then does the work).
+pub fn orphan_on_delete(appset: &ApplicationSet, live: &[Value], settings: &Settings) -> Vec<(String, Value)> {
+    if effective_policy(appset, settings).allows_delete() {
+        return Vec::new();
+    }
+    let mut out: Vec<(String, Value)> = live
+        .iter()
+        .filter(|app| owned_by(app, appset))
+        .map(|app| {
+            let kept: Vec<Value> = app
+                .pointer("/metadata/ownerReferences")
+                .and_then(Value::as_array)
+                .map(|refs| refs.iter().filter(|r| !is_ref_to(r, appset)).cloned().collect())
+                .unwrap_or_default();
+            (app_name(app).to_string(), Value::Array(kept))
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
 /// §3.4 validation of one generated app.
 fn validate(app: &Value, first_with_name: bool, input: &Input) -> Result<(), String> {
     let name = app_name(app);
