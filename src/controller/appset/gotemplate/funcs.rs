@@ -4,9 +4,11 @@
 //! (docs/controller-appset.md §3.2). Sprig's `env`, `expandenv` and
 //! `getHostByName` are deliberately absent, as in Argo CD.
 //!
-//! Deviations, chosen to fail loudly rather than guess: `fromYaml` on bad YAML
-//! is an error (Argo CD returns a map with an `Error` key); numbers compare
-//! numerically whatever their Go kind (Go refuses int vs float64).
+//! Deviations: `fromYaml` on bad YAML is an error (Argo CD returns a map with
+//! an `Error` key, which would render as a silently wrong Application);
+//! numbers compare numerically whatever their Go kind (Go refuses int vs
+//! float64); string functions stringify non-string arguments and take a
+//! missing value as "" (Go refuses both with a type error).
 
 use super::exec::{format_v, truthy, type_name};
 use crate::controller::appset::params::{go_numbers, sanitize_name};

@@ -204,6 +204,11 @@ mod tests {
         assert_eq!(run("{{slugify 8 false \"hello-world-foo\"}}", data.clone()), "hello-wo");
         assert_eq!(run("{{slugify 12 true \"hello-world-foo\"}}", data.clone()), "hello-world");
         assert_eq!(run("{{toJson .labels}}", data.clone()), "{\"a\":\"b\"}");
+        let yaml = run("{{toYaml .nested}}", json!({"nested": {"b": [1, "x"], "a": {"c": true}}}));
+        assert!(!yaml.ends_with('\n'), "toYaml trims the final newline");
+        let back = crate::render::yaml::parse::parse_stream(&yaml).expect("toYaml emits YAML");
+        assert_eq!(back[0].value, json!({"a": {"c": true}, "b": [1, "x"]}));
+        assert_eq!(run("{{toJson (dict \"z\" 1 \"a\" \"<x>\")}}", data.clone()), "{\"a\":\"\\u003cx\\u003e\",\"z\":1}");
         assert_eq!(run("{{(fromYaml \"a: 1\").a}}", data.clone()), "1");
         assert_eq!(run("{{index (fromYamlArray \"[x, y]\") 1}}", data), "y");
     }
