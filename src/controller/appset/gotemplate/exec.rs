@@ -209,12 +209,15 @@ impl State {
                     }
                     None => None,
                 },
-                None | Some(Value::Null) => {
+                None => {
                     if self.options.missing_key == MissingKey::Error {
                         return Err(format!("map has no entry for key {field:?}"));
                     }
                     None
                 }
+                // A key that is present with a null value is a nil interface
+                // in Go: walking into it fails even without missingkey=error.
+                Some(Value::Null) => return Err(format!("nil pointer evaluating interface {{}}.{field}")),
                 Some(other) => return Err(format!("can't evaluate field {field} in type {}", type_name(&other))),
             };
         }
@@ -247,10 +250,11 @@ pub(super) fn type_name(v: &Value) -> &'static str {
     }
 }
 
-/// `fmt.Print` of a value.
+/// What an action prints: Go shows both a missing value and a nil one as
+/// `<no value>` (nil only prints `<nil>` inside a map or list).
 pub(super) fn print(v: &V) -> String {
     match v {
-        None => "<no value>".to_string(),
+        None | Some(Value::Null) => "<no value>".to_string(),
         Some(v) => format_v(v),
     }
 }

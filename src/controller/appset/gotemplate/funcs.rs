@@ -6,8 +6,7 @@
 //!
 //! Deviations: `fromYaml` on bad YAML is an error (Argo CD returns a map with
 //! an `Error` key, which would render as a silently wrong Application);
-//! numbers compare numerically whatever their Go kind (Go refuses int vs
-//! float64); string functions stringify non-string arguments and take a
+//! string functions stringify non-string arguments and take a
 //! missing value as "" (Go refuses both with a type error).
 
 use super::exec::{format_v, truthy, type_name};
@@ -18,6 +17,93 @@ use sha2::Digest as _;
 
 type V = Option<Value>;
 type R<T> = Result<T, String>;
+
+/// Every function name [`call`] knows, so the parser can reject an unknown
+/// one even inside a branch that never runs (Go checks at parse time).
+pub(super) const NAMES: &[&str] = &[
+    "and",
+    "or",
+    "not",
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "len",
+    "index",
+    "print",
+    "println",
+    "printf",
+    "normalize",
+    "slugify",
+    "toYaml",
+    "fromYaml",
+    "fromYamlArray",
+    "upper",
+    "lower",
+    "title",
+    "trim",
+    "trimAll",
+    "trimPrefix",
+    "trimSuffix",
+    "replace",
+    "repeat",
+    "substr",
+    "trunc",
+    "nospace",
+    "contains",
+    "hasPrefix",
+    "hasSuffix",
+    "quote",
+    "squote",
+    "cat",
+    "indent",
+    "nindent",
+    "splitList",
+    "split",
+    "join",
+    "toString",
+    "regexMatch",
+    "regexFind",
+    "regexReplaceAll",
+    "default",
+    "empty",
+    "coalesce",
+    "ternary",
+    "toJson",
+    "toRawJson",
+    "toPrettyJson",
+    "fromJson",
+    "b64enc",
+    "b64dec",
+    "sha256sum",
+    "list",
+    "first",
+    "last",
+    "rest",
+    "append",
+    "push",
+    "has",
+    "uniq",
+    "sortAlpha",
+    "dict",
+    "get",
+    "hasKey",
+    "keys",
+    "add",
+    "mul",
+    "max",
+    "min",
+    "add1",
+    "sub",
+    "div",
+    "mod",
+    "int",
+    "int64",
+    "atoi",
+    "float64",
+];
 
 /// Calls `name` with evaluated arguments (the piped value last).
 pub(super) fn call(name: &str, args: Vec<V>) -> R<V> {
@@ -417,11 +503,23 @@ fn dispatch(name: &str, a: &[Value]) -> Result<Value, Failure> {
     })
 }
 
-/// Go's template `eq` on basic values: a nil or missing value equals only nil.
+/// Go's basic kinds for comparison: an integer and a float64 are different
+/// kinds (all params are float64, as JSON decodes them; literals like `1`
+/// and results of `len`/`add` are ints).
+fn number_kind(n: &serde_json::Number) -> u8 {
+    if n.is_f64() {
+        1
+    } else {
+        0
+    }
+}
+
+/// Go's template `eq` on basic values: a nil or missing value equals only nil;
+/// values of different kinds are an error.
 fn equal(x: &Value, y: &Value) -> Result<bool, String> {
     Ok(match (x, y) {
         (Value::Null, b) | (b, Value::Null) => b.is_null(),
-        (Value::Number(p), Value::Number(q)) => p.as_f64() == q.as_f64(),
+        (Value::Number(p), Value::Number(q)) if number_kind(p) == number_kind(q) => p.as_f64() == q.as_f64(),
         (Value::String(p), Value::String(q)) => p == q,
         (Value::Bool(p), Value::Bool(q)) => p == q,
         (Value::Array(_), _) | (Value::Object(_), _) | (_, Value::Array(_)) | (_, Value::Object(_)) => {
@@ -433,13 +531,13 @@ fn equal(x: &Value, y: &Value) -> Result<bool, String> {
 
 fn order(x: &Value, y: &Value) -> Result<std::cmp::Ordering, String> {
     match (x, y) {
-        (Value::Number(p), Value::Number(q)) => {
+        (Value::Number(p), Value::Number(q)) if number_kind(p) == number_kind(q) => {
             p.as_f64().partial_cmp(&q.as_f64()).ok_or_else(|| "invalid type for comparison".to_string())
         }
         (Value::String(p), Value::String(q)) => Ok(p.cmp(q)),
-        (Value::Number(_), Value::String(_)) | (Value::String(_), Value::Number(_)) => {
-            Err("incompatible types for comparison".to_string())
-        }
+        (Value::Number(_), Value::Number(_))
+        | (Value::Number(_), Value::String(_))
+        | (Value::String(_), Value::Number(_)) => Err("incompatible types for comparison".to_string()),
         _ => Err("invalid type for comparison".to_string()),
     }
 }
@@ -460,8 +558,9 @@ fn go_quote(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_else(|_| format!("\"{text}\""))
 }
 
-/// `fmt.Sprintf` for the verbs templates use: `%s %v %d %q %t %f %x %%`, with
-/// an optional precision for `%f`.
+/// `fmt.Sprintf` for the verbs templates use: `%s %v %d %q %t %f %x %%` with
+/// the `-` and `0` flags, a width and a precision; mismatches print Go's
+/// `%!verb(type=value)` markers.
 fn printf(fmt: &str, args: &[Value]) -> String {
     let mut out = String::new();
     let mut chars = fmt.chars().peekable();
@@ -471,14 +570,30 @@ fn printf(fmt: &str, args: &[Value]) -> String {
             out.push(c);
             continue;
         }
-        let mut precision = String::new();
-        while let Some(&d) = chars.peek() {
-            if d == '.' || d.is_ascii_digit() {
-                precision.push(d);
-                chars.next();
-            } else {
-                break;
+        let (mut left, mut zero) = (false, false);
+        while let Some(&f) = chars.peek() {
+            match f {
+                '-' => left = true,
+                '0' => zero = true,
+                '+' | ' ' | '#' => {}
+                _ => break,
             }
+            chars.next();
+        }
+        let mut width = String::new();
+        while let Some(d) = chars.peek().copied().filter(char::is_ascii_digit) {
+            width.push(d);
+            chars.next();
+        }
+        let mut precision = None;
+        if chars.peek() == Some(&'.') {
+            chars.next();
+            let mut p = String::new();
+            while let Some(d) = chars.peek().copied().filter(char::is_ascii_digit) {
+                p.push(d);
+                chars.next();
+            }
+            precision = Some(p.parse::<usize>().unwrap_or(0));
         }
         let Some(verb) = chars.next() else {
             out.push_str("%!(NOVERB)");
@@ -492,27 +607,44 @@ fn printf(fmt: &str, args: &[Value]) -> String {
             out.push_str(&format!("%!{verb}(MISSING)"));
             continue;
         };
-        match verb {
-            's' | 'v' => out.push_str(&s(arg)),
-            'd' => match arg.as_i64().or_else(|| arg.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)) {
-                Some(n) => out.push_str(&n.to_string()),
-                None => out.push_str(&format!("%!d({})", s(arg))),
+        let bad = |arg: &Value| format!("%!{verb}({}={})", type_name(arg), s(arg));
+        let text = match (verb, arg) {
+            ('v', _) => s(arg),
+            ('s', Value::String(t)) => match precision {
+                Some(p) => t.chars().take(p).collect(),
+                None => t.clone(),
             },
-            'q' => out.push_str(&go_quote(&s(arg))),
-            't' => out.push_str(&s(arg)),
-            'x' => match arg {
-                Value::Number(n) if n.as_i64().is_some() => out.push_str(&format!("{:x}", n.as_i64().unwrap_or(0))),
-                other => out.push_str(&s(other).bytes().map(|b| format!("{b:02x}")).collect::<String>()),
-            },
-            'f' => {
-                let p = precision.strip_prefix('.').and_then(|p| p.parse::<usize>().ok()).unwrap_or(6);
-                out.push_str(&format!("{:.*}", p, arg.as_f64().unwrap_or(0.0)));
+            ('s', Value::Null) => "%!s(<nil>)".to_string(),
+            ('s', Value::Number(_) | Value::Bool(_)) => bad(arg),
+            ('s', _) => s(arg),
+            ('d', Value::Number(n)) if !n.is_f64() => s(arg),
+            ('q', Value::String(t)) => go_quote(t),
+            ('t', Value::Bool(b)) => b.to_string(),
+            ('x', Value::Number(n)) if !n.is_f64() => format!("{:x}", n.as_i64().unwrap_or(0)),
+            ('x', Value::String(t)) => t.bytes().map(|b| format!("{b:02x}")).collect(),
+            ('f', Value::Number(n)) if n.is_f64() => {
+                format!("{:.*}", precision.unwrap_or(6), n.as_f64().unwrap_or(0.0))
             }
-            other => out.push_str(&format!("%!{other}({})", s(arg))),
+            _ => bad(arg),
+        };
+        let width = width.parse::<usize>().unwrap_or(0);
+        let pad = width.saturating_sub(text.chars().count());
+        if pad == 0 {
+            out.push_str(&text);
+        } else if left {
+            out.push_str(&text);
+            out.push_str(&" ".repeat(pad));
+        } else if zero && arg.is_number() {
+            let (sign, digits) = text.strip_prefix('-').map_or(("", text.as_str()), |d| ("-", d));
+            out.push_str(&format!("{sign}{}{digits}", "0".repeat(pad)));
+        } else {
+            out.push_str(&" ".repeat(pad));
+            out.push_str(&text);
         }
     }
-    for extra in next {
-        out.push_str(&format!("%!(EXTRA {})", s(extra)));
+    let extra: Vec<String> = next.map(|e| format!("{}={}", type_name(e), s(e))).collect();
+    if !extra.is_empty() {
+        out.push_str(&format!("%!(EXTRA {})", extra.join(", ")));
     }
     out
 }

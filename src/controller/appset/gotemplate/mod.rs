@@ -166,7 +166,11 @@ mod tests {
         assert_eq!(run(t, json!({"env": "qa"})), "o");
         assert_eq!(run("{{if and .a (not .b)}}yes{{end}}", json!({"a": true, "b": false})), "yes");
         assert_eq!(run("{{if or .a .b}}yes{{else}}no{{end}}", json!({"a": "", "b": 0})), "no");
-        assert_eq!(run("{{if lt .n 3.5}}small{{end}}", json!({"n": 2})), "small");
+        assert_eq!(run("{{if lt .n 3.5}}small{{end}}", json!({"n": 2.0})), "small");
+        // Go refuses to compare an int with a float64 (params are float64)
+        let err = render("{{if eq .n 1}}x{{end}}", &json!({"n": 1.0}), Options::default()).expect_err("int vs float");
+        assert_eq!(err.message, "error calling eq: incompatible types for comparison");
+        assert_eq!(run("{{if eq (len .l) 1}}one{{end}}", json!({"l": [1]})), "one");
     }
 
     #[test]
@@ -192,8 +196,11 @@ mod tests {
     fn printing_follows_go_formatting() {
         let data =
             json!({"f": 1.5, "i": 3, "big": 1000000.0, "b": true, "n": null, "l": ["a", 1], "m": {"b": "x", "a": "y"}});
-        assert_eq!(run("{{.f}} {{.i}} {{.big}} {{.b}} {{.n}}", data.clone()), "1.5 3 1e+06 true <nil>");
-        assert_eq!(run("{{.l}} {{.m}}", data), "[a 1] map[a:y b:x]");
+        assert_eq!(run("{{.f}} {{.i}} {{.big}} {{.b}} {{.n}}", data.clone()), "1.5 3 1e+06 true <no value>");
+        assert_eq!(run("{{.l}} {{.m}} {{list nil}}", data.clone()), "[a 1] map[a:y b:x] [<nil>]");
+        assert_eq!(run("{{printf \"%d|%d\" .i .f}}", data.clone()), "3|%!d(float64=1.5)");
+        let err = render("{{.n.x}}", &data, Options::default()).expect_err("field of nil");
+        assert_eq!(err.message, "nil pointer evaluating interface {}.x");
     }
 
     #[test]
@@ -252,6 +259,51 @@ mod tests {
         assert_eq!(err.message, "error calling index: index out of range: 5");
         let err = render("{{env \"HOME\"}}", &json!({}), Options::default()).expect_err("env is removed");
         assert_eq!(err.message, "function \"env\" not defined");
+    }
+
+    /// Expected outputs recorded from Go's text/template (go1.19) on the same
+    /// template and JSON data (numbers decoded as float64).
+    #[test]
+    fn matches_go_text_template() {
+        let cases: &[(&str, Value, &str)] = &[
+            ("{{.a}}", json!({"a": 1000000.0}), "1e+06"),
+            ("{{.a}}", json!({"a": 12345678.9}), "1.23456789e+07"),
+            ("{{.a}}", json!({"a": 0.000012}), "1.2e-05"),
+            ("{{.a}}", json!({"a": 100000.5}), "100000.5"),
+            ("{{.m}}", json!({"m": {"b": 1.0, "a": [1.0, "x", null, true]}}), "map[a:[1 x <nil> true] b:1]"),
+            ("{{.n}}|{{index .m \"zz\"}}", json!({"n": null, "m": {}}), "<no value>|<no value>"),
+            ("{{range $k, $v := .m}}{{$k}}={{$v}},{{end}}", json!({"m": {"z": 1.0, "a": 2.0}}), "a=2,z=1,"),
+            ("{{$v := \"a\"}}{{if true}}{{$v = \"b\"}}{{end}}{{$v}}", json!({}), "b"),
+            ("{{printf \"%s-%v-%d\" .s .f .i}}", json!({"s": "x", "f": 2.5, "i": 3.0}), "x-2.5-%!d(float64=3)"),
+            ("{{print \"a\" 1 2 \"b\" \"c\"}}", json!({}), "a1 2bc"),
+            ("{{len .s}}", json!({"s": "héllo"}), "6"),
+            ("{{ 'a' }} {{ 0x1F }} {{ 1e3 }} {{ -2 }} {{ 017 }}", json!({}), "97 31 1000 -2 15"),
+            ("{{printf \"%s\" .a .b}}", json!({"a": "x", "b": "y"}), "x%!(EXTRA string=y)"),
+            ("{{printf \"%s\" .missing}}", json!({}), "%!s(<nil>)"),
+            ("{{ printf \"%5s|%-3s|\" \"a\" \"b\" }}", json!({}), "    a|b  |"),
+            ("{{ printf \"%05d|%-4d|%x|%t|%q\" 42 7 255 true \"s\" }}", json!({}), "00042|7   |ff|true|\"s\""),
+            ("{{ printf \"%s\" 3 }} {{ printf \"%.3s\" \"abcdef\" }}", json!({}), "%!s(int=3) abc"),
+            ("{{ range $i, $e := .l }}{{ if $i }},{{ end }}{{ $e }}{{ end }}", json!({"l": ["a", "b", "c"]}), "a,b,c"),
+            ("x {{- 3 -}} y {{-3}}", json!({}), "x3y -3"),
+            ("{{ \"}}\" }}{{ `a}}b` }}", json!({}), "}}a}}b"),
+            ("{{ and 1 0 2 }} {{ or 0 \"\" }} {{ ne nil nil }}", json!({}), "0  false"),
+        ];
+        for (src, data, want) in cases {
+            assert_eq!(run(src, data.clone()), *want, "template {src}");
+        }
+        let strict_short_circuit = strict("{{ if and .a .a.b }}y{{ else }}n{{ end }}", json!({"a": false}));
+        assert_eq!(strict_short_circuit, Ok("n".to_string()));
+        for src in ["{{ nosuchfunc }}", "{{ $undefined }}", "{{ 08 }}", "{{ range .l }}{{ $x := . }}{{ end }}{{ $x }}"]
+        {
+            assert!(Template::parse(src).is_err(), "{src} must not parse");
+        }
+        for (src, data) in [
+            ("{{ .a 1 }}", json!({"a": "x"})),
+            ("{{ len .n }}", json!({"n": 3.0})),
+            ("{{ eq .a .b }}", json!({"a": [1], "b": [1]})),
+        ] {
+            assert!(render(src, &data, Options::default()).is_err(), "{src} must fail");
+        }
     }
 
     #[test]

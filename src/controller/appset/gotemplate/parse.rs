@@ -74,7 +74,7 @@ enum Item {
 /// Parses a whole template.
 pub(crate) fn parse(src: &str) -> Result<Vec<Node>, Error> {
     let items = split(src)?;
-    let mut parser = Parser { items: items.into_iter(), src };
+    let mut parser = Parser { items: items.into_iter(), src, vars: vec!["$".to_string()] };
     let (nodes, end) = parser.block()?;
     match end {
         BlockEnd::Eof => Ok(nodes),
@@ -308,6 +308,10 @@ fn number(text: &str) -> Option<Tok> {
     if let Some(t) = radix("0x", 16).or_else(|| radix("0o", 8)).or_else(|| radix("0b", 2)) {
         return Some(t);
     }
+    // A leading 0 makes an octal literal in Go (`017` is 15, `08` is invalid).
+    if digits.len() > 1 && digits.starts_with('0') && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return i64::from_str_radix(&digits[1..], 8).ok().map(|v| Tok::Int(if neg { -v } else { v }));
+    }
     if let Ok(v) = clean.parse::<i64>() {
         return Some(Tok::Int(v));
     }
@@ -324,6 +328,8 @@ enum BlockEnd {
 struct Parser<'a> {
     items: std::vec::IntoIter<Item>,
     src: &'a str,
+    /// Variables in scope, innermost last (Go resolves them at parse time).
+    vars: Vec<String>,
 }
 
 impl Parser<'_> {
@@ -366,10 +372,13 @@ impl Parser<'_> {
                     return Ok((nodes, BlockEnd::Else(Some((kw, pipe)))));
                 }
                 "if" | "with" => {
+                    let mark = self.vars.len();
                     let first = self.pipe(rest)?;
                     nodes.push(self.branches(keyword, first)?);
+                    self.vars.truncate(mark);
                 }
                 "range" => {
+                    let mark = self.vars.len();
                     let pipe = self.pipe(rest)?;
                     let (body, end) = self.block()?;
                     let otherwise = match end {
@@ -379,6 +388,7 @@ impl Parser<'_> {
                         BlockEnd::Eof => return Err(self.err("unexpected EOF: missing {{end}} for range")),
                     };
                     nodes.push(Node::Range(pipe, body, otherwise));
+                    self.vars.truncate(mark);
                 }
                 "define" | "template" | "block" | "break" | "continue" => {
                     return Err(self.err(&format!("{{{{{keyword}}}}} is not supported in ApplicationSet templates")));
@@ -387,6 +397,14 @@ impl Parser<'_> {
             }
         }
         Ok((nodes, BlockEnd::Eof))
+    }
+
+    fn check_var(&self, name: &str) -> Result<(), Error> {
+        if self.vars.iter().any(|v| v == name) {
+            Ok(())
+        } else {
+            Err(self.err(&format!("undefined variable \"{name}\"")))
+        }
     }
 
     fn branches(&mut self, keyword: &str, first: Pipe) -> Result<Node, Error> {
@@ -429,7 +447,7 @@ impl Parser<'_> {
         }
     }
 
-    fn pipe(&self, toks: &[Spaced]) -> Result<Pipe, Error> {
+    fn pipe(&mut self, toks: &[Spaced]) -> Result<Pipe, Error> {
         let mut vars = Vec::new();
         let mut declare = false;
         let mut pos = 0;
@@ -470,11 +488,16 @@ impl Parser<'_> {
                 Some((t, _)) => return Err(self.err(&format!("unexpected {t:?} in pipeline"))),
             }
         }
+        if declare {
+            self.vars.extend(vars.iter().cloned());
+        } else if let Some(v) = vars.first() {
+            self.check_var(v)?;
+        }
         Ok(Pipe { vars, declare, cmds })
     }
 
     /// One command: operands up to `|`, `)` or the end. Returns tokens used.
-    fn command(&self, toks: &[Spaced]) -> Result<(Vec<Arg>, usize), Error> {
+    fn command(&mut self, toks: &[Spaced]) -> Result<(Vec<Arg>, usize), Error> {
         let mut args = Vec::new();
         let mut i = 0;
         while let Some((tok, _)) = toks.get(i) {
@@ -482,7 +505,10 @@ impl Parser<'_> {
                 Tok::Pipe | Tok::RParen => break,
                 Tok::Dot => Arg::Dot(Vec::new()),
                 Tok::Field(f) => Arg::Dot(vec![f.clone()]),
-                Tok::Var(v) => Arg::Var(v.clone(), Vec::new()),
+                Tok::Var(v) => {
+                    self.check_var(v)?;
+                    Arg::Var(v.clone(), Vec::new())
+                }
                 Tok::Str(s) => Arg::Str(s.clone()),
                 Tok::Int(n) => Arg::Int(*n),
                 Tok::Float(f) => Arg::Float(*f),
@@ -490,7 +516,8 @@ impl Parser<'_> {
                     "true" => Arg::Bool(true),
                     "false" => Arg::Bool(false),
                     "nil" => Arg::Nil,
-                    _ => Arg::Func(name.clone()),
+                    _ if super::funcs::NAMES.contains(&name.as_str()) => Arg::Func(name.clone()),
+                    _ => return Err(self.err(&format!("function {name:?} not defined"))),
                 },
                 Tok::LParen => {
                     let close = matching_paren(toks, i).ok_or_else(|| self.err("unclosed left paren"))?;
