@@ -6,11 +6,12 @@
 //! tests use [`MemoryTree`].
 
 use super::clusters::add_values;
+use super::glob::{self, Star};
 use super::params::{flatten_strings, go_numbers, path_params, Params};
 use super::render::Engine;
 use serde::Deserialize;
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 /// `generators[].git`.
@@ -224,14 +225,17 @@ pub fn generate(
     let prefix = Some(g.path_param_prefix.as_str()).filter(|p| !p.is_empty());
     let mut out = Vec::new();
     if !g.directories.is_empty() {
-        for dir in filter(&tree.dirs()?, &g.directories, |p, s| glob_match(p, s, false))? {
+        for dir in filter(&tree.dirs()?, &g.directories, |p, s| glob::matches(p, s, Star::PathMatch))? {
             let mut params = path_params(&dir, None, go, prefix);
             add_values(&mut params, &g.values, engine)?;
             out.push(params);
         }
     } else if !g.files.is_empty() {
-        let strict = globbing == Globbing::Strict;
-        for file in filter(&tree.files()?, &g.files, |p, s| glob_match(p, s, !strict))? {
+        let star = match globbing {
+            Globbing::Greedy => Star::Greedy,
+            Globbing::Strict => Star::DoubleStar,
+        };
+        for file in filter(&tree.files()?, &g.files, |p, s| glob::matches(p, s, star))? {
             for object in parse_file(&file, &tree.read(&file)?)? {
                 let (dir, name) = match file.rsplit_once('/') {
                     Some((d, n)) => (d.to_string(), n.to_string()),
@@ -298,140 +302,6 @@ fn parse_file(path: &str, bytes: &[u8]) -> Result<Vec<Params>, String> {
     }
 }
 
-/// Go `path.Match` (`*`, `?`, `[...]` classes, `\` escapes; `*` stops at
-/// `/`) when `greedy` is false; with `greedy` a `*` also matches `/`. `**`
-/// always matches across directories. Bad patterns are errors.
-pub fn glob_match(pattern: &str, name: &str, greedy: bool) -> Result<bool, String> {
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    validate(&p).map_err(|e| format!("bad pattern {pattern:?}: {e}"))?;
-    let mut failed = HashSet::new();
-    Ok(match_from(&p, &n, 0, 0, greedy, &mut failed))
-}
-
-fn validate(p: &[char]) -> Result<(), String> {
-    let mut i = 0;
-    while i < p.len() {
-        match p[i] {
-            '\\' => {
-                if i + 1 >= p.len() {
-                    return Err("trailing backslash".into());
-                }
-                i += 2;
-            }
-            '[' => {
-                let end = class_end(p, i).ok_or("unclosed [")?;
-                i = end + 1;
-            }
-            _ => i += 1,
-        }
-    }
-    Ok(())
-}
-
-fn class_end(p: &[char], open: usize) -> Option<usize> {
-    let mut i = open + 1;
-    if p.get(i) == Some(&'^') {
-        i += 1;
-    }
-    let first = i;
-    while i < p.len() {
-        match p[i] {
-            '\\' => i += 2,
-            ']' if i > first => return Some(i),
-            _ => i += 1,
-        }
-    }
-    None
-}
-
-/// Backtracking match of `p[pi..]` against `n[ni..]`; `failed` remembers
-/// positions already known not to match, so patterns with many `*` stay
-/// polynomial.
-fn match_from(
-    p: &[char],
-    n: &[char],
-    pi: usize,
-    ni: usize,
-    greedy: bool,
-    failed: &mut HashSet<(usize, usize)>,
-) -> bool {
-    if failed.contains(&(pi, ni)) {
-        return false;
-    }
-    let hit = match_here(p, n, pi, ni, greedy, failed);
-    if !hit {
-        failed.insert((pi, ni));
-    }
-    hit
-}
-
-fn match_here(
-    p: &[char],
-    n: &[char],
-    pi: usize,
-    ni: usize,
-    greedy: bool,
-    failed: &mut HashSet<(usize, usize)>,
-) -> bool {
-    let Some(&c) = p.get(pi) else { return ni == n.len() };
-    let here = n.get(ni).copied();
-    match c {
-        '*' => {
-            let double = p.get(pi + 1) == Some(&'*');
-            let rest = if double { pi + 2 } else { pi + 1 };
-            let crosses = greedy || double;
-            for i in ni..=n.len() {
-                if match_from(p, n, rest, i, greedy, failed) {
-                    return true;
-                }
-                if i < n.len() && n[i] == '/' && !crosses {
-                    return false;
-                }
-            }
-            false
-        }
-        '?' => here.is_some_and(|ch| ch != '/') && match_from(p, n, pi + 1, ni + 1, greedy, failed),
-        '[' => {
-            let Some(end) = class_end(p, pi) else { return false };
-            let Some(ch) = here.filter(|ch| *ch != '/') else { return false };
-            class_matches(&p[pi + 1..end], ch) && match_from(p, n, end + 1, ni + 1, greedy, failed)
-        }
-        '\\' => p.get(pi + 1).is_some_and(|lit| here == Some(*lit)) && match_from(p, n, pi + 2, ni + 1, greedy, failed),
-        lit => here == Some(lit) && match_from(p, n, pi + 1, ni + 1, greedy, failed),
-    }
-}
-
-fn class_matches(class: &[char], ch: char) -> bool {
-    let (negate, body) = match class.first() {
-        Some('^') => (true, &class[1..]),
-        _ => (false, class),
-    };
-    let mut i = 0;
-    let mut hit = false;
-    while i < body.len() {
-        let mut lo = body[i];
-        if lo == '\\' && i + 1 < body.len() {
-            i += 1;
-            lo = body[i];
-        }
-        if body.get(i + 1) == Some(&'-') && i + 2 < body.len() {
-            let mut hi = body[i + 2];
-            let mut skip = 3;
-            if hi == '\\' && i + 3 < body.len() {
-                hi = body[i + 3];
-                skip = 4;
-            }
-            hit |= lo <= ch && ch <= hi;
-            i += skip;
-        } else {
-            hit |= lo == ch;
-            i += 1;
-        }
-    }
-    hit != negate
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -456,21 +326,6 @@ mod tests {
             (".hidden/a.yaml", ""),
             ("README.md", ""),
         ])
-    }
-
-    #[test]
-    fn glob_semantics() {
-        assert_eq!(glob_match("apps/*", "apps/a", false), Ok(true));
-        assert_eq!(glob_match("apps/*", "apps/a/b", false), Ok(false));
-        assert_eq!(glob_match("apps/*", "apps/a/b", true), Ok(true));
-        assert_eq!(glob_match("apps/**/c.json", "apps/a/b/c.json", false), Ok(true));
-        assert_eq!(glob_match("a?c", "abc", false), Ok(true));
-        assert_eq!(glob_match("[a-c]x", "bx", false), Ok(true));
-        assert_eq!(glob_match("[^a-c]x", "bx", false), Ok(false));
-        assert_eq!(glob_match("a\\*", "a*", false), Ok(true));
-        assert!(glob_match("[ab", "a", false).expect_err("bad").contains("bad pattern \"[ab\""));
-        let long = format!("{}b", "a".repeat(60));
-        assert_eq!(glob_match(&"*a".repeat(30), &long, true), Ok(false), "many stars stay fast");
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod clusters;
 pub(crate) mod fasttemplate;
 pub mod generator;
 pub mod git;
+pub(crate) mod glob;
 pub mod gotemplate;
 pub(crate) mod list;
 pub(crate) mod matrix;
