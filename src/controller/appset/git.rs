@@ -6,7 +6,7 @@
 //! tests use [`MemoryTree`].
 
 use super::clusters::add_values;
-use super::glob::{self, Star};
+use super::glob::{self, Mode};
 use super::params::{flatten_strings, go_numbers, path_params, Params};
 use super::render::Engine;
 use serde::Deserialize;
@@ -225,15 +225,15 @@ pub fn generate(
     let prefix = Some(g.path_param_prefix.as_str()).filter(|p| !p.is_empty());
     let mut out = Vec::new();
     if !g.directories.is_empty() {
-        for dir in filter(&tree.dirs()?, &g.directories, |p, s| glob::matches(p, s, Star::PathMatch))? {
+        for dir in filter(&tree.dirs()?, &g.directories, |p, s| glob::matches(p, s, Mode::PathMatch))? {
             let mut params = path_params(&dir, None, go, prefix);
             add_values(&mut params, &g.values, engine)?;
             out.push(params);
         }
     } else if !g.files.is_empty() {
         let star = match globbing {
-            Globbing::Greedy => Star::Greedy,
-            Globbing::Strict => Star::DoubleStar,
+            Globbing::Greedy => Mode::Greedy,
+            Globbing::Strict => Mode::DoubleStar,
         };
         for file in filter(&tree.files()?, &g.files, |p, s| glob::matches(p, s, star))? {
             for object in parse_file(&file, &tree.read(&file)?)? {

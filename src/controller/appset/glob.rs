@@ -9,7 +9,7 @@ use std::collections::HashSet;
 
 /// How `*` treats `/`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Star {
+pub enum Mode {
     /// `path.Match`: `*` stops at `/`; `**` is just two stars.
     PathMatch,
     /// Every `*` matches `/` too.
@@ -27,14 +27,14 @@ enum Token {
 }
 
 /// Whether `name` matches `pattern`.
-pub fn matches(pattern: &str, name: &str, star: Star) -> Result<bool, String> {
+pub fn matches(pattern: &str, name: &str, star: Mode) -> Result<bool, String> {
     let tokens = compile(pattern, star).map_err(|e| format!("bad pattern {pattern:?}: {e}"))?;
     let name: Vec<char> = name.chars().collect();
     let mut failed = HashSet::new();
     Ok(match_at(&tokens, &name, 0, 0, &mut failed))
 }
 
-fn compile(pattern: &str, star: Star) -> Result<Vec<Token>, String> {
+fn compile(pattern: &str, star: Mode) -> Result<Vec<Token>, String> {
     let p: Vec<char> = pattern.chars().collect();
     let mut out = Vec::new();
     let mut i = 0;
@@ -43,11 +43,11 @@ fn compile(pattern: &str, star: Star) -> Result<Vec<Token>, String> {
             '*' => {
                 let double = p.get(i + 1) == Some(&'*');
                 let crosses = match star {
-                    Star::Greedy => true,
-                    Star::DoubleStar => double,
-                    Star::PathMatch => false,
+                    Mode::Greedy => true,
+                    Mode::DoubleStar => double,
+                    Mode::PathMatch => false,
                 };
-                i += if double && star == Star::DoubleStar { 2 } else { 1 };
+                i += if double && star == Mode::DoubleStar { 2 } else { 1 };
                 out.push(Token::Star { crosses });
             }
             '?' => {
@@ -177,22 +177,22 @@ mod tests {
             ("x", "", Some(false)),
         ];
         for (pattern, name, want) in cases {
-            assert_eq!(matches(pattern, name, Star::PathMatch).ok(), *want, "{pattern} vs {name}");
+            assert_eq!(matches(pattern, name, Mode::PathMatch).ok(), *want, "{pattern} vs {name}");
         }
     }
 
     #[test]
     fn greedy_and_double_star_modes() {
-        assert_eq!(matches("apps/*", "apps/a/b", Star::Greedy), Ok(true));
-        assert_eq!(matches("apps/*.json", "apps/a/b.json", Star::DoubleStar), Ok(false));
-        assert_eq!(matches("apps/**/c.json", "apps/a/b/c.json", Star::DoubleStar), Ok(true));
-        assert_eq!(matches("apps/**", "apps/a/b", Star::DoubleStar), Ok(true));
+        assert_eq!(matches("apps/*", "apps/a/b", Mode::Greedy), Ok(true));
+        assert_eq!(matches("apps/*.json", "apps/a/b.json", Mode::DoubleStar), Ok(false));
+        assert_eq!(matches("apps/**/c.json", "apps/a/b/c.json", Mode::DoubleStar), Ok(true));
+        assert_eq!(matches("apps/**", "apps/a/b", Mode::DoubleStar), Ok(true));
     }
 
     #[test]
     fn errors_name_the_pattern_and_many_stars_stay_fast() {
-        assert_eq!(matches("[ab", "a", Star::PathMatch), Err("bad pattern \"[ab\": unclosed [".into()));
+        assert_eq!(matches("[ab", "a", Mode::PathMatch), Err("bad pattern \"[ab\": unclosed [".into()));
         let long = format!("{}b", "a".repeat(60));
-        assert_eq!(matches(&"*a".repeat(30), &long, Star::Greedy), Ok(false));
+        assert_eq!(matches(&"*a".repeat(30), &long, Mode::Greedy), Ok(false));
     }
 }
