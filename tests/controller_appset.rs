@@ -949,3 +949,46 @@ fn deleting_an_appset_orphans_apps_only_when_deletion_is_forbidden() {
     );
     assert_eq!(orphaned[1].1, json!([]));
 }
+
+#[test]
+fn git_files_generator_reads_a_checked_out_directory() {
+    use kcmp::controller::appset::git::LocalDir;
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (path, body) in [
+        ("clusters/eu/config.yaml", "name: eu\nserver: https://eu\n"),
+        ("clusters/us/config.yaml", "name: us\nserver: https://us\n"),
+        (".git/config.yaml", "name: never\n"),
+    ] {
+        let full = dir.path().join(path);
+        std::fs::create_dir_all(full.parent().expect("parent")).expect("mkdir");
+        std::fs::write(full, body).expect("write");
+    }
+    let mut repos = RepoSet::new();
+    repos.insert(REPO, Some("main"), Box::new(LocalDir::new(dir.path())));
+    let set = appset(&format!(
+        r#"
+apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata: {{name: disk, namespace: argocd}}
+spec:
+  goTemplate: true
+  goTemplateOptions: [missingkey=error]
+  generators:
+    - git: {{repoURL: {REPO}, revision: main, files: [{{path: '**/config.yaml'}}]}}
+  template:
+    metadata: {{name: 'addons-{{{{.name}}}}'}}
+    spec:
+      project: default
+      source: {{repoURL: {REPO}, targetRevision: main, path: '{{{{.path.path}}}}'}}
+      destination: {{server: '{{{{.server}}}}', namespace: addons}}
+"#
+    ));
+    let apps = generate_with(&set, &[], &repos).expect("generates from disk");
+    assert_eq!(names(&apps), ["addons-eu", "addons-us"]);
+    assert_eq!(apps[0]["spec"]["source"]["path"], json!("clusters/eu"));
+    let other_revision = appset(&format!(
+        "kind: ApplicationSet\nmetadata: {{name: x, namespace: argocd}}\nspec: {{generators: [{{git: {{repoURL: {REPO}, revision: dev, files: [{{path: '*'}}]}}}}]}}"
+    ));
+    let err = generate_with(&other_revision, &[], &repos).expect_err("revision not checked out");
+    assert!(err.to_string().contains("at revision \"dev\" is not checked out"), "{err}");
+}
