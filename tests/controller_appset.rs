@@ -533,10 +533,36 @@ spec:
 "#,
     );
     let apps = generate(&set, &[]).expect("generates");
+    assert_eq!(apps[0]["metadata"]["finalizers"], json!(["resources-finalizer.argocd.argoproj.io"]));
     assert_eq!(apps[0]["spec"]["syncPolicy"], json!({"automated": {"prune": true}}));
     assert!(apps[1]["spec"].get("syncPolicy").is_none());
     assert_eq!(apps[0]["spec"]["project"], json!("team"));
     assert_eq!(apps[1]["spec"]["project"], json!("team"));
+}
+
+#[test]
+fn template_patch_merges_finalizers_and_replaces_other_lists() {
+    let set = appset(
+        r#"
+apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata: {name: patched, namespace: argocd}
+spec:
+  generators: [{list: {elements: [{name: a}]}}]
+  template:
+    metadata: {name: '{{name}}', finalizers: [first/finalizer]}
+    spec: {project: default, syncPolicy: {syncOptions: [A=true, B=true]}}
+  templatePatch: |
+    metadata:
+      finalizers: [second/finalizer, first/finalizer]
+    spec:
+      syncPolicy:
+        syncOptions: [C=true]
+"#,
+    );
+    let apps = generate(&set, &[]).expect("generates");
+    assert_eq!(apps[0]["metadata"]["finalizers"], json!(["first/finalizer", "second/finalizer"]));
+    assert_eq!(apps[0]["spec"]["syncPolicy"]["syncOptions"], json!(["C=true"]));
 }
 
 #[test]

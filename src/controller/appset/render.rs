@@ -122,17 +122,21 @@ pub fn application(appset: &ApplicationSet, engine: &Engine, set: &ParamSet) -> 
         "metadata": rendered.get("metadata").cloned().unwrap_or_else(|| json!({})),
         "spec": rendered.get("spec").cloned().unwrap_or_else(|| json!({})),
     });
+    // Argo CD adds the finalizer while rendering, before the patch, so a
+    // patch that adds finalizers keeps the resources finalizer too.
+    add_resources_finalizer(&mut app, appset);
     if let Some(patch) = appset.spec.template_patch.as_deref() {
         apply_template_patch(&mut app, patch, engine, &set.params)?;
     }
-    finish(&mut app, appset);
+    set_owner_and_namespace(&mut app, appset);
     Ok(app)
 }
 
 /// §3.3: render the patch, parse it as YAML/JSON, merge it onto the app and
 /// restore `spec.project`. Argo CD strategic-merge-patches with the
-/// Application type, which declares no merge keys, so lists are replaced and
-/// maps merged: exactly an RFC 7386 merge patch.
+/// Application type: maps merge, `null` deletes, lists are replaced (the spec
+/// declares no merge keys) except `metadata.finalizers`, which ObjectMeta
+/// marks `patchStrategy: merge` (a union keeping the existing order).
 fn apply_template_patch(app: &mut Value, patch: &str, engine: &Engine, params: &Params) -> Result<()> {
     let fail = |message: String| Error::Template { field: "templatePatch".into(), message };
     let text = engine.render_str(patch, params).map_err(fail)?;
@@ -162,6 +166,19 @@ fn apply_template_patch(app: &mut Value, patch: &str, engine: &Engine, params: &
         _ => return Err(fail("rendered patch must be a YAML map".into())),
     }
     let project = app.pointer("/spec/project").cloned();
+    let mut patch = patch;
+    if let (Some(existing), Some(added)) = (
+        app.pointer("/metadata/finalizers").and_then(Value::as_array).cloned(),
+        patch.pointer_mut("/metadata/finalizers").and_then(Value::as_array_mut),
+    ) {
+        let mut union = existing;
+        for f in added.drain(..) {
+            if !union.contains(&f) {
+                union.push(f);
+            }
+        }
+        *added = union;
+    }
     json_patch::merge(app, &patch);
     if let Some(spec) = app.get_mut("spec").and_then(Value::as_object_mut) {
         match project {
@@ -176,15 +193,21 @@ fn apply_template_patch(app: &mut Value, patch: &str, engine: &Engine, params: &
     Ok(())
 }
 
-/// §3.4: namespace forced, resources finalizer unless preserved or set,
-/// controller ownerReference to the ApplicationSet.
-fn finish(app: &mut Value, appset: &ApplicationSet) {
+/// §3.4: the resources finalizer unless the template sets finalizers or the
+/// ApplicationSet preserves resources on deletion.
+fn add_resources_finalizer(app: &mut Value, appset: &ApplicationSet) {
     let Some(meta) = app.get_mut("metadata").and_then(Value::as_object_mut) else { return };
-    meta.insert("namespace".into(), Value::String(appset.metadata.namespace.clone()));
     let has_finalizers = meta.get("finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty());
     if !has_finalizers && !appset.preserve_resources_on_deletion() {
         meta.insert("finalizers".into(), json!([RESOURCES_FINALIZER]));
     }
+}
+
+/// §3.4 and §4 step 5: namespace forced to the ApplicationSet's, controller
+/// ownerReference to it.
+fn set_owner_and_namespace(app: &mut Value, appset: &ApplicationSet) {
+    let Some(meta) = app.get_mut("metadata").and_then(Value::as_object_mut) else { return };
+    meta.insert("namespace".into(), Value::String(appset.metadata.namespace.clone()));
     meta.insert("ownerReferences".into(), json!([owner_reference(appset)]));
 }
 
