@@ -249,6 +249,20 @@ pub enum Decision {
 }
 
 /// Decides whether to auto-sync now (§7 steps 1-6).
+///
+/// ```
+/// use kcmp::controller::autosync::{decide, AppState, Decision, SelfHeal, SyncPolicy, SyncStatus, Target};
+/// use serde_json::json;
+///
+/// let policy: SyncPolicy = serde_json::from_value(json!({"automated": {"prune": true}})).expect("policy");
+/// let target = Target { revisions: vec!["abc123".into()], source: json!({"repoURL": "https://example/repo.git"}) };
+/// let app = AppState {
+///     policy: &policy, operation_in_progress: false, deleting: false,
+///     sync_status: SyncStatus::OutOfSync, resources: &[], target: &target, last: None,
+/// };
+/// // with prune on and nothing but prunes pending, allowEmpty protects the app
+/// assert!(matches!(decide(&app, SelfHeal::default(), 0), Decision::SyncError(_)));
+/// ```
 pub fn decide(app: &AppState, self_heal: SelfHeal, now: UnixSeconds) -> Decision {
     let Some(automated) = app.policy.automated.as_ref().filter(|a| a.enabled != Some(false)) else {
         return Decision::Skip(Skip::NotAutomated);

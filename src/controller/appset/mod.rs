@@ -275,6 +275,33 @@ impl Default for Options {
 /// Runs all generators and renders one Application per parameter set,
 /// sorted by name (§4 steps 2 and 4). Any generator or render error fails
 /// the whole call, so a caller can never act on a partial set.
+///
+/// ```
+/// use kcmp::controller::appset::{self, git::RepoSet, plan, ApplicationSet, Inputs, Options};
+/// use serde_json::json;
+///
+/// let set = ApplicationSet::from_value(&json!({
+///     "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+///     "metadata": {"name": "guestbook", "namespace": "argocd"},
+///     "spec": {
+///         "generators": [{"list": {"elements": [{"env": "dev"}, {"env": "prod"}]}}],
+///         "template": {"metadata": {"name": "guestbook-{{env}}"},
+///                      "spec": {"project": "default",
+///                               "destination": {"server": "https://kubernetes.default.svc", "namespace": "{{env}}"}}}
+///     }
+/// }))?;
+/// let repos = RepoSet::new();
+/// let generated = appset::generate(&set, &Inputs { cluster_secrets: &[], repos: &repos, options: Options::default() });
+/// let names: Vec<&str> = generated.as_ref().map(|apps| apps.iter().map(|a| appset::app_name(a)).collect()).unwrap_or_default();
+/// assert_eq!(names, ["guestbook-dev", "guestbook-prod"]);
+///
+/// let clusters = appset::clusters::known_clusters(&[], Options::default()).map_err(|m| appset::Error::Spec { name: "guestbook".into(), message: m })?;
+/// let settings = plan::Settings::default();
+/// let live: Vec<serde_json::Value> = Vec::new();
+/// let plan = plan::plan(&plan::Input { appset: &set, generated: &generated, live: &live, clusters: &clusters, projects: None, settings: &settings });
+/// assert_eq!(plan.create.len(), 2);
+/// # Ok::<(), appset::Error>(())
+/// ```
 pub fn generate(appset: &ApplicationSet, inputs: &Inputs) -> Result<Vec<Value>> {
     let engine = render::Engine::new(appset)?;
     let ctx = generator::Ctx { appset, inputs, engine: &engine };
