@@ -1018,3 +1018,31 @@ spec:
     let err = generate_with(&other_revision, &[], &repos).expect_err("revision not checked out");
     assert!(err.to_string().contains("at revision \"dev\" is not checked out"), "{err}");
 }
+
+#[test]
+fn destinations_need_a_server_or_a_known_name_but_not_both() {
+    let base = |dest: &str| {
+        appset(&format!(
+            "kind: ApplicationSet\nmetadata: {{name: d, namespace: argocd}}\nspec:\n  generators: [{{list: {{elements: [{{n: a}}]}}}}]\n  template: {{metadata: {{name: app}}, spec: {{project: default, destination: {dest}}}}}\n"
+        ))
+    };
+    let secrets = [secret("prod", "https://prod", json!({}))];
+    let cases = [
+        ("{namespace: x}", Some("application app: destination server missing from app spec (set server or name)")),
+        (
+            "{name: prod, server: https://prod}",
+            Some("application app: destination can't have both name and server defined: prod https://prod"),
+        ),
+        ("{name: gone}", Some("application app references destination cluster gone which does not exist")),
+        ("{name: prod}", None),
+        ("{name: in-cluster}", None),
+        ("{server: https://anything}", None),
+    ];
+    for (dest, want) in cases {
+        let set = base(dest);
+        let generated = generate(&set, &secrets);
+        let p = plan_for(&set, &generated, &[], &secrets);
+        assert_eq!(p.invalid.first().map(|i| i.message.as_str()), want, "destination {dest}");
+        assert_eq!(p.create.len(), usize::from(want.is_none()));
+    }
+}

@@ -32,7 +32,7 @@ pub struct ParamSet {
 }
 
 /// Generator kinds Argo CD has and kcmp does not implement.
-const UNSUPPORTED: [&str; 5] = ["scmProvider", "pullRequest", "clusterDecisionResource", "plugin", "scm"];
+const UNSUPPORTED: [&str; 4] = ["scmProvider", "pullRequest", "clusterDecisionResource", "plugin"];
 
 /// Runs one generator entry. `depth` counts enclosing matrix/merge
 /// generators; `interpolate` holds the params a matrix's second child is

@@ -276,7 +276,9 @@ fn validate(app: &Value, first_with_name: bool, input: &Input) -> Result<(), Str
         (false, true) if !input.clusters.contains_key(dest_name) => {
             Err(format!("application {name} references destination cluster {dest_name} which does not exist"))
         }
-        (true, true) => Err(format!("application {name}: destination needs a server or a name")),
+        (true, true) => {
+            Err(format!("application {name}: destination server missing from app spec (set server or name)"))
+        }
         _ => Ok(()),
     }
 }
