@@ -209,6 +209,31 @@ impl RepoTree for LocalDir {
     }
 }
 
+/// The (repoURL, revision) pairs the git generators of `generators` read,
+/// including those inside matrix/merge, so the caller can check them out
+/// before calling [`super::generate`]. An empty revision reads `HEAD`. A
+/// repoURL templated from a matrix's first child (it holds `{{`) is only
+/// known during generation and is left out; generation then reports it as
+/// not checked out.
+pub fn repositories(generators: &[Value]) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for entry in generators {
+        if let Some(git) = entry.get("git") {
+            let url = git.get("repoURL").and_then(Value::as_str).unwrap_or_default();
+            let revision = git.get("revision").and_then(Value::as_str).filter(|r| !r.is_empty()).unwrap_or("HEAD");
+            if !url.is_empty() && !url.contains("{{") && !revision.contains("{{") {
+                out.insert((url.to_string(), revision.to_string()));
+            }
+        }
+        for kind in ["matrix", "merge"] {
+            if let Some(children) = entry.get(kind).and_then(|m| m.get("generators")).and_then(Value::as_array) {
+                out.extend(repositories(children));
+            }
+        }
+    }
+    out
+}
+
 /// Parameter sets for one git generator.
 pub fn generate(
     g: &GitGenerator,
@@ -390,6 +415,20 @@ mod tests {
         let g = gen(json!({"repoURL": "https://elsewhere", "files": [{"path": "*"}]}));
         let err = generate(&g, &RepoSet::new(), Globbing::Greedy, &Engine::fast()).expect_err("no repo");
         assert_eq!(err, "repository https://elsewhere at revision \"HEAD\" is not checked out");
+    }
+
+    #[test]
+    fn repositories_lists_literal_git_sources_in_nested_generators() {
+        let gens = [
+            json!({"git": {"repoURL": "https://a", "directories": [{"path": "*"}]}}),
+            json!({"matrix": {"generators": [
+                {"git": {"repoURL": "https://b", "revision": "v1", "files": [{"path": "*"}]}},
+                {"git": {"repoURL": "{{.url}}", "files": [{"path": "*"}]}}
+            ]}}),
+            json!({"list": {"elements": []}}),
+        ];
+        let repos: Vec<(String, String)> = repositories(&gens).into_iter().collect();
+        assert_eq!(repos, [("https://a".to_string(), "HEAD".to_string()), ("https://b".to_string(), "v1".to_string())]);
     }
 
     #[test]
