@@ -89,6 +89,10 @@ pub(super) const NAMES: &[&str] = &[
     "sortAlpha",
     "dict",
     "get",
+    "dig",
+    "pick",
+    "omit",
+    "compact",
     "hasKey",
     "keys",
     "add",
@@ -460,6 +464,39 @@ fn dispatch(name: &str, a: &[Value]) -> Result<Value, Failure> {
                 other => return Err(Failure::Call(format!("cannot get a key of {}", type_name(other)))),
             }
         }
+        "dig" => {
+            // dig "k1" "k2" ... default dict
+            if a.len() < 3 {
+                return Err(Failure::Arity("at least 3"));
+            }
+            let (dict, rest) = a.split_last().unwrap_or((&Value::Null, &[]));
+            let (default, keys) = rest.split_last().unwrap_or((&Value::Null, &[]));
+            let mut cur = dict;
+            let mut found = true;
+            for k in keys {
+                match cur.as_object().and_then(|m| m.get(&string_value(k))) {
+                    Some(v) => cur = v,
+                    None => {
+                        found = false;
+                        break;
+                    }
+                }
+            }
+            if found {
+                cur.clone()
+            } else {
+                default.clone()
+            }
+        }
+        "pick" | "omit" => {
+            let Some((dict, keys)) = a.split_first() else { return Err(Failure::Arity("at least 1")) };
+            let keys: Vec<String> = keys.iter().map(string_value).collect();
+            let map = dict.as_object().cloned().unwrap_or_default();
+            Value::Object(map.into_iter().filter(|(k, _)| keys.contains(k) == (name == "pick")).collect())
+        }
+        "compact" => {
+            Value::Array(list_of(a.first().unwrap_or(&Value::Null))?.into_iter().filter(|v| !empty(v)).collect())
+        }
         "hasKey" => {
             arity(a, 2, "2")?;
             Value::Bool(a[0].as_object().is_some_and(|m| m.contains_key(&str_arg(1))))
@@ -649,17 +686,19 @@ fn printf(fmt: &str, args: &[Value]) -> String {
     out
 }
 
-/// `strings.Title`: upper-cases the first letter of every word.
+/// `strings.Title`: upper-cases the first letter after every separator
+/// (Go's `isSeparator`: any ASCII character but letters, digits and `_`;
+/// beyond ASCII, white space).
 fn title(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    let mut start = true;
+    let mut prev_separator = true;
     for c in text.chars() {
-        if start && c.is_alphabetic() {
+        if prev_separator {
             out.extend(c.to_uppercase());
         } else {
             out.push(c);
         }
-        start = !(c.is_alphanumeric() || c == '_' || c == '\'');
+        prev_separator = if c.is_ascii() { !(c.is_ascii_alphanumeric() || c == '_') } else { c.is_whitespace() };
     }
     out
 }
@@ -718,4 +757,20 @@ fn canonical(v: &Value) -> Value {
 /// Go's `json.Marshal` escapes `<`, `>` and `&` inside strings.
 fn html_escape_json(text: &str) -> String {
     text.replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_name_is_implemented_and_nothing_else_is() {
+        for name in NAMES.iter().filter(|n| !matches!(**n, "and" | "or")) {
+            assert!(!matches!(dispatch(name, &[]), Err(Failure::Undefined)), "{name} is listed but not implemented");
+        }
+        for removed in ["env", "expandenv", "getHostByName", "now"] {
+            assert!(matches!(dispatch(removed, &[]), Err(Failure::Undefined)), "{removed} must not exist");
+            assert!(!NAMES.contains(&removed));
+        }
+    }
 }

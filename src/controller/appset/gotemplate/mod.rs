@@ -232,7 +232,15 @@ mod tests {
         assert_eq!(run("{{ternary \"y\" \"n\" (hasPrefix \"he\" (trim .s))}}", data.clone()), "y");
         assert_eq!(run("{{(dict \"k\" \"v\").k}} {{hasKey (dict \"k\" 1) \"k\"}}", data.clone()), "v true");
         assert_eq!(run("{{b64enc \"hi\"}} {{b64dec \"aGk=\"}}", data.clone()), "aGk= hi");
-        assert_eq!(run("{{regexReplaceAll \"[0-9]+\" \"a12b3\" \"#\"}}", data), "a#b#");
+        assert_eq!(run("{{regexReplaceAll \"[0-9]+\" \"a12b3\" \"#\"}}", data.clone()), "a#b#");
+        assert_eq!(run("{{title \"it's a_b c-d\"}}", data.clone()), "It'S A_b C-D");
+        let nested = json!({"m": {"a": {"b": "deep"}, "x": 1.0, "y": ""}});
+        assert_eq!(run("{{dig \"a\" \"b\" \"none\" .m}}|{{dig \"a\" \"z\" \"none\" .m}}", nested.clone()), "deep|none");
+        assert_eq!(
+            run("{{pick .m \"x\" | toJson}} {{omit .m \"a\" \"y\" | toJson}}", nested.clone()),
+            "{\"x\":1} {\"x\":1}"
+        );
+        assert_eq!(run("{{compact (list \"a\" \"\" 0 \"b\") | join \",\"}}", nested), "a,b");
     }
 
     #[test]
