@@ -1046,3 +1046,16 @@ fn destinations_need_a_server_or_a_known_name_but_not_both() {
         assert_eq!(p.create.len(), usize::from(want.is_none()));
     }
 }
+
+#[test]
+fn apps_in_other_namespaces_are_never_deleted() {
+    let set = appset(LIST_SET);
+    let mut live = generate(&set, &[]).expect("generates");
+    let mut stray = live[0].clone();
+    stray["metadata"]["name"] = json!("elsewhere");
+    stray["metadata"]["namespace"] = json!("team-a");
+    live.push(stray);
+    let generated = generate(&set, &[]);
+    let p = plan_for(&set, &generated, &live, &[]);
+    assert!(p.delete.is_empty(), "{:?}", p.delete);
+}

@@ -370,9 +370,14 @@ fn controller_ref(app: &Value) -> Option<&Value> {
         .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
 }
 
-/// Whether the live app's controller is this ApplicationSet (same name and,
-/// when both are known, same uid).
+/// Whether the live app's controller is this ApplicationSet: same namespace
+/// (ownerReferences never cross namespaces), same name and, when both are
+/// known, same uid.
 pub fn owned_by(app: &Value, appset: &ApplicationSet) -> bool {
+    let namespace = app.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default();
+    if !namespace.is_empty() && !appset.metadata.namespace.is_empty() && namespace != appset.metadata.namespace {
+        return false;
+    }
     let Some(owner) = controller_ref(app) else { return false };
     let uid = owner.get("uid").and_then(Value::as_str).unwrap_or_default();
     is_ref_to(owner, appset) && (uid.is_empty() || appset.metadata.uid.is_empty() || uid == appset.metadata.uid)
