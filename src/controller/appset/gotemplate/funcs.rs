@@ -403,11 +403,10 @@ fn dispatch(name: &str, a: &[Value]) -> Result<Value, Failure> {
         }
         "toJson" | "toRawJson" | "toPrettyJson" => {
             arity(a, 1, "1")?;
-            let v = canonical(&a[0]);
-            let text =
-                if name == "toPrettyJson" { serde_json::to_string_pretty(&v) } else { serde_json::to_string(&v) }
-                    .map_err(|e| e.to_string())?;
-            Value::String(if name == "toRawJson" { text } else { html_escape_json(&text) })
+            let mut out = String::new();
+            let indent = if name == "toPrettyJson" { Some(0) } else { None };
+            go_json(&a[0], indent, name != "toRawJson", &mut out);
+            Value::String(out)
         }
         "fromJson" => {
             arity(a, 1, "1")?;
@@ -754,14 +753,132 @@ fn canonical(v: &Value) -> Value {
     }
 }
 
-/// Go's `json.Marshal` escapes `<`, `>` and `&` inside strings.
-fn html_escape_json(text: &str) -> String {
-    text.replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026")
+/// Go's `encoding/json` output: map keys sorted, floats in `'f'` form
+/// between 1e-6 and 1e21 and `'e'` form (`1e+21`, `1e-7`) outside, `<`, `>`,
+/// `&`, U+2028 and U+2029 escaped unless `escape_html` is off (`toRawJson`);
+/// `indent` = `json.MarshalIndent(v, "", "  ")` at that depth.
+fn go_json(v: &Value, indent: Option<usize>, escape_html: bool, out: &mut String) {
+    let newline = |out: &mut String, depth: usize| {
+        out.push('\n');
+        out.push_str(&"  ".repeat(depth));
+    };
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => out.push_str(&i.to_string()),
+            (None, Some(u)) => out.push_str(&u.to_string()),
+            _ => out.push_str(&go_json_float(n.as_f64().unwrap_or(0.0))),
+        },
+        Value::String(text) => {
+            let quoted = serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_string());
+            if escape_html {
+                for c in quoted.chars() {
+                    match c {
+                        '<' => out.push_str("\\u003c"),
+                        '>' => out.push_str("\\u003e"),
+                        '&' => out.push_str("\\u0026"),
+                        '\u{2028}' => out.push_str("\\u2028"),
+                        '\u{2029}' => out.push_str("\\u2029"),
+                        c => out.push(c),
+                    }
+                }
+            } else {
+                out.push_str(&quoted);
+            }
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                if let Some(d) = indent {
+                    newline(out, d + 1);
+                }
+                go_json(item, indent.map(|d| d + 1), escape_html, out);
+            }
+            if let (Some(d), false) = (indent, items.is_empty()) {
+                newline(out, d);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                if let Some(d) = indent {
+                    newline(out, d + 1);
+                }
+                go_json(&Value::String((*k).clone()), None, escape_html, out);
+                out.push(':');
+                if indent.is_some() {
+                    out.push(' ');
+                }
+                go_json(&map[k.as_str()], indent.map(|d| d + 1), escape_html, out);
+            }
+            if let (Some(d), false) = (indent, keys.is_empty()) {
+                newline(out, d);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// A float64 as `encoding/json` writes it.
+fn go_json_float(f: f64) -> String {
+    if !f.is_finite() {
+        return "null".to_string();
+    }
+    if f == 0.0 {
+        return "0".to_string();
+    }
+    let sci = format!("{f:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let abs = f.abs();
+    if !(1e-6..1e21).contains(&abs) {
+        let esign = if exp < 0 { '-' } else { '+' };
+        return format!("{mantissa}e{esign}{:02}", exp.abs()).replacen("e-0", "e-", 1);
+    }
+    let neg = mantissa.starts_with('-');
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let sign = if neg { "-" } else { "" };
+    let point = exp + 1;
+    if point <= 0 {
+        format!("{sign}0.{}{digits}", "0".repeat(point.unsigned_abs() as usize))
+    } else if point as usize >= digits.len() {
+        format!("{sign}{digits}{}", "0".repeat(point as usize - digits.len()))
+    } else {
+        let (a, b) = digits.split_at(point as usize);
+        format!("{sign}{a}.{b}")
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Expected strings recorded from Go's `json.Marshal` (go1.19).
+    #[test]
+    fn to_json_matches_go_encoding() {
+        let v = serde_json::json!({"z": 1.0, "a": "<x>&", "f": 0.1, "big": 1e21, "i": 3.0, "e": 1e-7});
+        let mut out = String::new();
+        go_json(&v, None, true, &mut out);
+        assert_eq!(out, r#"{"a":"\u003cx\u003e\u0026","big":1e+21,"e":1e-7,"f":0.1,"i":3,"z":1}"#);
+        let mut pretty = String::new();
+        go_json(&serde_json::json!({"b": [1, {}], "a": []}), Some(0), true, &mut pretty);
+        assert_eq!(pretty, "{\n  \"a\": [],\n  \"b\": [\n    1,\n    {}\n  ]\n}");
+        assert_eq!(go_json_float(1e16), "10000000000000000");
+        assert_eq!(go_json_float(-2.5e-9), "-2.5e-9");
+        let floats = [1.5e21, 123456789.125, 1e-6, 9.99e-7, 1e20];
+        let want = ["1.5e+21", "123456789.125", "0.000001", "9.99e-7", "100000000000000000000"];
+        assert_eq!(floats.map(go_json_float), want);
+    }
 
     #[test]
     fn every_listed_name_is_implemented_and_nothing_else_is() {
