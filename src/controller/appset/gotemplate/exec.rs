@@ -20,6 +20,14 @@ pub(super) fn execute(nodes: &[Node], data: &Value, options: Options) -> R<Strin
     Ok(state.out)
 }
 
+/// How a block ended: normally, or by `{{break}}` / `{{continue}}`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    Next,
+    Break,
+    Continue,
+}
+
 struct State {
     options: Options,
     vars: Vec<(String, V)>,
@@ -27,52 +35,53 @@ struct State {
 }
 
 impl State {
-    fn walk(&mut self, nodes: &[Node], dot: &V) -> R<()> {
+    fn walk(&mut self, nodes: &[Node], dot: &V) -> R<Flow> {
         for node in nodes {
-            match node {
-                Node::Text(t) => self.out.push_str(t),
+            let flow = match node {
+                Node::Text(t) => {
+                    self.out.push_str(t);
+                    Flow::Next
+                }
                 Node::Action(pipe) => {
                     let v = self.pipe(pipe, dot)?;
                     if pipe.vars.is_empty() {
                         self.out.push_str(&print(&v));
                     }
+                    Flow::Next
                 }
-                Node::If(branches, otherwise) => {
-                    let mark = self.vars.len();
-                    let mut taken = false;
-                    for (cond, body) in branches {
-                        let v = self.pipe(cond, dot)?;
-                        if truthy(&v) {
-                            self.walk(body, dot)?;
-                            taken = true;
-                            break;
-                        }
-                    }
-                    if !taken {
-                        self.walk(otherwise, dot)?;
-                    }
-                    self.vars.truncate(mark);
+                Node::If(branches, otherwise) => self.branches(branches, otherwise, dot, false)?,
+                Node::With(branches, otherwise) => self.branches(branches, otherwise, dot, true)?,
+                Node::Range(pipe, body, otherwise) => {
+                    self.range(pipe, body, otherwise, dot)?;
+                    Flow::Next
                 }
-                Node::With(branches, otherwise) => {
-                    let mark = self.vars.len();
-                    let mut taken = false;
-                    for (cond, body) in branches {
-                        let v = self.pipe(cond, dot)?;
-                        if truthy(&v) {
-                            self.walk(body, &v)?;
-                            taken = true;
-                            break;
-                        }
-                    }
-                    if !taken {
-                        self.walk(otherwise, dot)?;
-                    }
-                    self.vars.truncate(mark);
-                }
-                Node::Range(pipe, body, otherwise) => self.range(pipe, body, otherwise, dot)?,
+                Node::Break => Flow::Break,
+                Node::Continue => Flow::Continue,
+            };
+            if flow != Flow::Next {
+                return Ok(flow);
             }
         }
-        Ok(())
+        Ok(Flow::Next)
+    }
+
+    /// `if`/`with` chains; `with` rebinds the dot to the tested value.
+    fn branches(&mut self, branches: &[(Pipe, Vec<Node>)], otherwise: &[Node], dot: &V, with: bool) -> R<Flow> {
+        let mark = self.vars.len();
+        let mut flow = None;
+        for (cond, body) in branches {
+            let v = self.pipe(cond, dot)?;
+            if truthy(&v) {
+                flow = Some(self.walk(body, if with { &v } else { dot })?);
+                break;
+            }
+        }
+        let flow = match flow {
+            Some(f) => f,
+            None => self.walk(otherwise, dot)?,
+        };
+        self.vars.truncate(mark);
+        Ok(flow)
     }
 
     fn range(&mut self, pipe: &Pipe, body: &[Node], otherwise: &[Node], dot: &V) -> R<()> {
@@ -107,8 +116,11 @@ impl State {
                     self.vars.push((elem.clone(), Some(item.clone())));
                 }
             }
-            self.walk(body, &Some(item))?;
+            let flow = self.walk(body, &Some(item))?;
             self.vars.truncate(inner);
+            if flow == Flow::Break {
+                break;
+            }
         }
         self.vars.truncate(mark);
         Ok(())

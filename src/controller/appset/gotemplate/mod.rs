@@ -295,6 +295,11 @@ mod tests {
             ("x {{- 3 -}} y {{-3}}", json!({}), "x3y -3"),
             ("{{ \"}}\" }}{{ `a}}b` }}", json!({}), "}}a}}b"),
             ("{{ and 1 0 2 }} {{ or 0 \"\" }} {{ ne nil nil }}", json!({}), "0  false"),
+            (
+                "{{range .l}}{{if eq . \"b\"}}{{continue}}{{end}}{{if eq . \"d\"}}{{break}}{{end}}{{.}}{{end}}",
+                json!({"l": ["a", "b", "c", "d", "e"]}),
+                "ac",
+            ),
         ];
         for (src, data, want) in cases {
             assert_eq!(run(src, data.clone()), *want, "template {src}");

@@ -1,8 +1,8 @@
 //! Go `text/template` source -> a small tree: text, actions, `if`/`range`/`with`
 //! blocks with `else`/`else if`, `{{- -}}` trim markers and comments
-//! (docs/controller-appset.md §3.2). `define`/`template`/`block`/`break`/`continue`
-//! are refused with a clear error: ApplicationSet fields are single strings, so
-//! nothing defines or includes named templates.
+//! (docs/controller-appset.md §3.2), and `break`/`continue` inside `range`.
+//! `define`/`template`/`block` are refused with a clear error: ApplicationSet
+//! fields are single strings, so nothing defines or includes named templates.
 
 use super::Error;
 
@@ -17,6 +17,10 @@ pub(crate) enum Node {
     Range(Pipe, Vec<Node>, Vec<Node>),
     /// `with`/`else with` branches and the final `else` body.
     With(Vec<(Pipe, Vec<Node>)>, Vec<Node>),
+    /// `{{break}}` inside a range.
+    Break,
+    /// `{{continue}}` inside a range.
+    Continue,
 }
 
 /// A pipeline, optionally declaring (`:=`) or assigning (`=`) variables.
@@ -74,7 +78,7 @@ enum Item {
 /// Parses a whole template.
 pub(crate) fn parse(src: &str) -> Result<Vec<Node>, Error> {
     let items = split(src)?;
-    let mut parser = Parser { items: items.into_iter(), src, vars: vec!["$".to_string()] };
+    let mut parser = Parser { items: items.into_iter(), src, vars: vec!["$".to_string()], ranges: 0 };
     let (nodes, end) = parser.block()?;
     match end {
         BlockEnd::Eof => Ok(nodes),
@@ -330,6 +334,8 @@ struct Parser<'a> {
     src: &'a str,
     /// Variables in scope, innermost last (Go resolves them at parse time).
     vars: Vec<String>,
+    /// How many `range` blocks enclose the current position.
+    ranges: usize,
 }
 
 impl Parser<'_> {
@@ -380,7 +386,9 @@ impl Parser<'_> {
                 "range" => {
                     let mark = self.vars.len();
                     let pipe = self.pipe(rest)?;
+                    self.ranges += 1;
                     let (body, end) = self.block()?;
+                    self.ranges -= 1;
                     let otherwise = match end {
                         BlockEnd::End => Vec::new(),
                         BlockEnd::Else(None) => self.until_end("range")?,
@@ -390,7 +398,16 @@ impl Parser<'_> {
                     nodes.push(Node::Range(pipe, body, otherwise));
                     self.vars.truncate(mark);
                 }
-                "define" | "template" | "block" | "break" | "continue" => {
+                "break" | "continue" => {
+                    if self.ranges == 0 {
+                        return Err(self.err(&format!("{{{{{keyword}}}}} outside {{{{range}}}}")));
+                    }
+                    if !rest.is_empty() {
+                        return Err(self.err(&format!("unexpected tokens after {keyword}")));
+                    }
+                    nodes.push(if keyword == "break" { Node::Break } else { Node::Continue });
+                }
+                "define" | "template" | "block" => {
                     return Err(self.err(&format!("{{{{{keyword}}}}} is not supported in ApplicationSet templates")));
                 }
                 _ => nodes.push(Node::Action(self.pipe(&toks)?)),
