@@ -1,0 +1,382 @@
+//! The YAML/JSON store (docs/sops-format.md §2, §12): text -> one [`Node`] tree
+//! per document with comment items where sops' go-yaml store puts them, and
+//! back to text for generator sources. Scalars resolve exactly like the
+//! engine's own parser ([`resolve_scalar`]), so a decrypted file reads the same
+//! as its plaintext would.
+//!
+//! Comments: sops writes every comment on its own line above the item it
+//! belongs to, so a comment line is attached before the next key (or list
+//! item) and trailing comments to the end of the document's mapping. Merge keys
+//! (`<<`) stay ordinary keys, as in sops.
+
+use crate::render::sops::cipher::Plain;
+use crate::render::sops::error::Error;
+use crate::render::sops::tree::{go_format_g, Entry, Leaf, Node};
+use crate::render::yaml::parse::{resolve_plain, resolve_scalar, ScalarStyle};
+use saphyr_parser::{Event, Parser, ScalarStyle as SaphyrStyle};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+
+/// One parsed document and the 1-based line its content starts on.
+pub(crate) struct Doc {
+    pub(crate) node: Node,
+    pub(crate) line: usize,
+}
+
+enum Frame {
+    Map { entries: Vec<Entry>, key: Option<String>, anchor: usize },
+    Seq { items: Vec<Node>, anchor: usize },
+    Doc { line: usize, node: Option<Node> },
+}
+
+struct Builder {
+    comments: BTreeMap<usize, String>,
+    consumed: usize,
+    anchors: HashMap<usize, Node>,
+    stack: Vec<Frame>,
+    docs: Vec<Doc>,
+}
+
+/// Parses a YAML (or JSON) stream into trees.
+pub(crate) fn parse(text: &str) -> Result<Vec<Doc>, Error> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let comments = text
+        .lines()
+        .enumerate()
+        .filter_map(|(i, l)| l.trim_start().strip_prefix('#').map(|c| (i + 1, c.to_string())))
+        .collect();
+    let mut b = Builder { comments, consumed: 0, anchors: HashMap::new(), stack: Vec::new(), docs: Vec::new() };
+    for item in Parser::new_from_str(text) {
+        let (event, span) = item.map_err(|e| Error::Format(format!("line {}: {}", e.marker().line(), e.info())))?;
+        let line = span.start.line();
+        match event {
+            Event::StreamStart | Event::StreamEnd | Event::Nothing => {}
+            Event::DocumentStart(_) => b.stack.push(Frame::Doc { line, node: None }),
+            Event::DocumentEnd => {
+                b.trailing_comments(line);
+                if let Some(Frame::Doc { line, node }) = b.stack.pop() {
+                    b.docs.push(Doc { node: node.unwrap_or(Node::Null), line });
+                }
+            }
+            Event::Scalar(text, style, anchor, tag) => {
+                // Lines inside a multi-line scalar are content, never comments.
+                let end = span.end.line();
+                if end > line {
+                    let last = if span.end.col() == 0 { end - 1 } else { end };
+                    for l in line..=last {
+                        b.comments.remove(&l);
+                    }
+                }
+                let is_key = matches!(b.stack.last(), Some(Frame::Map { key: None, .. }));
+                b.item_start(line);
+                if is_key {
+                    b.set_key(text.to_string(), line)?;
+                    continue;
+                }
+                let style = match style {
+                    SaphyrStyle::Plain => ScalarStyle::Plain,
+                    SaphyrStyle::SingleQuoted => ScalarStyle::SingleQuoted,
+                    SaphyrStyle::DoubleQuoted => ScalarStyle::DoubleQuoted,
+                    SaphyrStyle::Literal => ScalarStyle::Literal,
+                    SaphyrStyle::Folded => ScalarStyle::Folded,
+                };
+                let tag = tag.map(|t| format!("{}{}", t.handle, t.suffix));
+                let node = match resolve_scalar(&text, style, tag.as_deref()) {
+                    Ok(Value::Null) => Node::Null,
+                    Ok(v) => Node::Leaf(Leaf::Clear(v)),
+                    Err(msg) => return Err(Error::Format(format!("line {line}: {msg}"))),
+                };
+                if anchor > 0 {
+                    b.anchors.insert(anchor, node.clone());
+                }
+                b.push(node, line)?;
+            }
+            Event::Alias(id) => {
+                if matches!(b.stack.last(), Some(Frame::Map { key: None, .. })) {
+                    return Err(Error::Format(format!("line {line}: aliases as mapping keys are not supported")));
+                }
+                b.item_start(line);
+                let node = b
+                    .anchors
+                    .get(&id)
+                    .cloned()
+                    .ok_or_else(|| Error::Format(format!("line {line}: unknown anchor referenced by alias")))?;
+                b.push(node, line)?;
+            }
+            Event::MappingStart(anchor, _) | Event::SequenceStart(anchor, _) => {
+                if matches!(b.stack.last(), Some(Frame::Map { key: None, .. })) {
+                    return Err(Error::Format(format!("line {line}: complex mapping keys are not supported")));
+                }
+                b.item_start(line);
+                if matches!(event, Event::MappingStart(..)) {
+                    b.stack.push(Frame::Map { entries: Vec::new(), key: None, anchor });
+                } else {
+                    b.stack.push(Frame::Seq { items: Vec::new(), anchor });
+                }
+            }
+            Event::MappingEnd => {
+                if let Some(Frame::Map { entries, anchor, .. }) = b.stack.pop() {
+                    let node = Node::Map(entries);
+                    if anchor > 0 {
+                        b.anchors.insert(anchor, node.clone());
+                    }
+                    b.push(node, line)?;
+                }
+            }
+            Event::SequenceEnd => {
+                if let Some(Frame::Seq { items, anchor }) = b.stack.pop() {
+                    let node = Node::Seq(items);
+                    if anchor > 0 {
+                        b.anchors.insert(anchor, node.clone());
+                    }
+                    b.push(node, line)?;
+                }
+            }
+        }
+    }
+    Ok(b.docs)
+}
+
+impl Builder {
+    fn take_comments(&mut self, before: usize) -> Vec<String> {
+        if before <= self.consumed + 1 {
+            return Vec::new();
+        }
+        let lines: Vec<usize> = self.comments.range(self.consumed + 1..before).map(|(l, _)| *l).collect();
+        lines.into_iter().filter_map(|l| self.comments.remove(&l)).collect()
+    }
+
+    /// A key or list item starts on `line`: comment lines since the last item go before it.
+    fn item_start(&mut self, line: usize) {
+        let comments = match self.stack.last() {
+            Some(Frame::Map { key: None, .. }) | Some(Frame::Seq { .. }) => self.take_comments(line),
+            // A value after its key: its comments belong to its first key or item.
+            _ => return,
+        };
+        match self.stack.last_mut() {
+            Some(Frame::Map { entries, .. }) => entries.extend(comments.into_iter().map(Entry::Comment)),
+            Some(Frame::Seq { items, .. }) => items.extend(comments.into_iter().map(Node::Comment)),
+            _ => {}
+        }
+        self.consumed = self.consumed.max(line);
+    }
+
+    fn trailing_comments(&mut self, end: usize) {
+        let comments = self.take_comments(end + 1);
+        if let Some(Frame::Doc { node: Some(Node::Map(entries)), .. }) = self.stack.last_mut() {
+            entries.extend(comments.into_iter().map(Entry::Comment));
+        }
+    }
+
+    fn set_key(&mut self, k: String, line: usize) -> Result<(), Error> {
+        if let Some(Frame::Map { entries, key, .. }) = self.stack.last_mut() {
+            if entries.iter().any(|e| matches!(e, Entry::Pair(existing, _) if *existing == k)) {
+                return Err(Error::Format(format!("line {line}: mapping key {k:?} already defined")));
+            }
+            *key = Some(k);
+        }
+        Ok(())
+    }
+
+    fn push(&mut self, node: Node, line: usize) -> Result<(), Error> {
+        match self.stack.last_mut() {
+            Some(Frame::Seq { items, .. }) => items.push(node),
+            Some(Frame::Map { entries, key, .. }) => match key.take() {
+                Some(k) => entries.push(Entry::Pair(k, node)),
+                None => return Err(Error::Format(format!("line {line}: mapping keys must be strings"))),
+            },
+            Some(Frame::Doc { node: slot, .. }) => *slot = Some(node),
+            None => {}
+        }
+        Ok(())
+    }
+}
+
+/// Plaintext YAML for a generator source: block style with 4-space indentation,
+/// key order and comments kept, like `sops decrypt` (§12). Equal as data, not
+/// necessarily byte for byte (quoting choices may differ from go-yaml).
+pub(crate) fn emit(docs: &[Node]) -> String {
+    let mut out = String::new();
+    for (i, doc) in docs.iter().enumerate() {
+        if i > 0 {
+            out.push_str("---\n");
+        }
+        match doc {
+            Node::Map(entries) if !entries.is_empty() => emit_map(entries, 0, &mut out),
+            Node::Seq(items) if !items.is_empty() => emit_seq(items, 0, &mut out),
+            other => {
+                out.push_str(&inline(other, 0));
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+fn pad(out: &mut String, indent: usize) {
+    out.extend(std::iter::repeat_n(' ', indent));
+}
+
+fn emit_map(entries: &[Entry], indent: usize, out: &mut String) {
+    for e in entries {
+        pad(out, indent);
+        match e {
+            Entry::Comment(c) => {
+                out.push('#');
+                out.push_str(c);
+                out.push('\n');
+            }
+            Entry::Pair(k, v) => {
+                out.push_str(&scalar_text(k));
+                out.push(':');
+                emit_value(v, indent, out);
+            }
+        }
+    }
+}
+
+fn emit_seq(items: &[Node], indent: usize, out: &mut String) {
+    for item in items {
+        pad(out, indent);
+        match item {
+            Node::Comment(c) => {
+                out.push('#');
+                out.push_str(c);
+                out.push('\n');
+            }
+            Node::Map(entries) if entries.iter().any(|e| matches!(e, Entry::Pair(..))) => {
+                out.push_str("- ");
+                let mut nested = String::new();
+                emit_map(entries, indent + 2, &mut nested);
+                out.push_str(nested.trim_start_matches(' '));
+            }
+            Node::Seq(inner) if !inner.is_empty() => {
+                out.push_str("-\n");
+                emit_seq(inner, indent + 4, out);
+            }
+            other => {
+                out.push_str("- ");
+                out.push_str(&inline(other, indent + 2));
+                out.push('\n');
+            }
+        }
+    }
+}
+
+/// After `key:`: a nested block on the next lines, or ` value`.
+fn emit_value(v: &Node, indent: usize, out: &mut String) {
+    match v {
+        Node::Map(entries) if entries.iter().any(|e| matches!(e, Entry::Pair(..))) => {
+            out.push('\n');
+            emit_map(entries, indent + 4, out);
+        }
+        Node::Seq(items) if !items.is_empty() => {
+            out.push('\n');
+            emit_seq(items, indent + 4, out);
+        }
+        other => {
+            out.push(' ');
+            out.push_str(&inline(other, indent + 4));
+            out.push('\n');
+        }
+    }
+}
+
+fn inline(v: &Node, indent: usize) -> String {
+    match v {
+        Node::Map(_) => "{}".into(),
+        Node::Seq(_) => "[]".into(),
+        Node::Null | Node::Comment(_) => "null".into(),
+        Node::Leaf(Leaf::Clear(Value::String(s))) | Node::Leaf(Leaf::Plain(Plain::Str(s))) => string(s, indent),
+        Node::Leaf(Leaf::Clear(v)) => match v {
+            Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+                n.as_f64().map(go_format_g).unwrap_or_else(|| n.to_string())
+            }
+            other => other.to_string(),
+        },
+        Node::Leaf(Leaf::Plain(p)) => match p {
+            Plain::Str(s) | Plain::Comment(s) => string(s, indent),
+            Plain::Time(t) => t.clone(),
+            Plain::Bytes(b) => string(&String::from_utf8_lossy(b), indent),
+            Plain::Int(i) => i.to_string(),
+            Plain::Bool(b) => b.to_string(),
+            Plain::Float(f) if f.is_nan() => ".nan".into(),
+            Plain::Float(f) if *f == f64::INFINITY => ".inf".into(),
+            Plain::Float(f) if *f == f64::NEG_INFINITY => "-.inf".into(),
+            Plain::Float(f) => go_format_g(*f),
+        },
+    }
+}
+
+fn scalar_text(s: &str) -> String {
+    if plain_safe(s) {
+        s.to_string()
+    } else {
+        serde_json::to_string(s).unwrap_or_default()
+    }
+}
+
+/// Whether `s` can be written unquoted and still read back as the same string.
+fn plain_safe(s: &str) -> bool {
+    let Some(first) = s.chars().next() else { return false };
+    !(s.starts_with(' ')
+        || s.ends_with(' ')
+        || "-?:,[]{}#&*!|>'\"%@`".contains(first)
+        || s.contains(": ")
+        || s.contains(" #")
+        || s.ends_with(':')
+        || s.chars().any(|c| c.is_control()))
+        && resolve_plain(s) == Value::String(s.to_string())
+}
+
+fn string(s: &str, indent: usize) -> String {
+    if s.contains('\n') && !s.starts_with(' ') && !s.chars().any(|c| c.is_control() && c != '\n') {
+        let (body, chomp) = match s.strip_suffix('\n') {
+            Some(b) if !b.ends_with('\n') => (b, "|"),
+            _ => (s, "|-"),
+        };
+        let mut out = chomp.to_string();
+        for line in body.split('\n') {
+            out.push('\n');
+            if !line.is_empty() {
+                out.extend(std::iter::repeat_n(' ', indent));
+                out.push_str(line);
+            }
+        }
+        return out;
+    }
+    scalar_text(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::sops::tree::{to_value, Flavor};
+
+    #[test]
+    fn comments_attach_before_the_next_item() {
+        let docs = parse("# top\na: 1\nn:\n    # inner\n    b: x\n# last\nc: |\n  # content\n").expect("parse");
+        let Node::Map(entries) = &docs[0].node else { panic!("map") };
+        let shape: Vec<String> = entries
+            .iter()
+            .map(|e| match e {
+                Entry::Comment(c) => format!("#{c}"),
+                Entry::Pair(k, _) => k.clone(),
+            })
+            .collect();
+        assert_eq!(shape, ["# top", "a", "n", "# last", "c"]);
+        let v = to_value(&docs[0].node, Flavor::Yaml, &mut Vec::new()).expect("value");
+        assert_eq!(v["c"], "# content\n");
+    }
+
+    #[test]
+    fn emitted_yaml_reads_back_as_the_same_data() {
+        let text = "a: 1\nb:\n    - x\n    - k: 'yes'\n      m: \"two\\nlines\\n\"\nc: ''\nd: 0.5\n";
+        let docs = parse(text).expect("parse");
+        let nodes: Vec<Node> = docs.into_iter().map(|d| d.node).collect();
+        let out = emit(&nodes);
+        let again = crate::render::yaml::parse::parse_stream(&out).expect("reparse");
+        let orig = crate::render::yaml::parse::parse_stream(text).expect("orig");
+        assert_eq!(again[0].value, orig[0].value, "{out}");
+    }
+}
