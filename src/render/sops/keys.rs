@@ -277,3 +277,84 @@ pub(crate) fn data_key(meta: &Metadata, ring: &Keyring) -> Result<DataKey, Error
     let secret = shamir::combine(&shares)?;
     DataKey::from_slice(&secret).ok_or_else(|| Error::Metadata("the combined data key is not 32 bytes".into()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `getsops-sops/age-vectors` (from sops' age/keysource_test.go), if shared/ is beside the repo.
+    fn vectors() -> Option<PathBuf> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata/sops/getsops-sops/age-vectors");
+        if dir.is_dir() {
+            Some(dir)
+        } else {
+            eprintln!("skipping: {} is absent", dir.display());
+            None
+        }
+    }
+
+    fn ring(var: &str, path: &Path) -> Result<Keyring, crate::render::Error> {
+        let vars = BTreeMap::from([(var.to_string(), path.display().to_string())]);
+        Keyring::from_vars(&vars, None)
+    }
+
+    fn read(dir: &Path, name: &str) -> String {
+        std::fs::read_to_string(dir.join(name)).expect("vector")
+    }
+
+    #[test]
+    fn age_vectors_x25519_and_ssh_identities_unwrap_the_key() {
+        let Some(dir) = vectors() else { return };
+        let recipient = read(&dir, "recipient.txt").trim().to_string();
+        let key = MasterKey::Age { recipient: recipient.clone(), enc: read(&dir, "encrypted-key.age.asc") };
+        let x25519 = ring("SOPS_AGE_KEY_FILE", &dir.join("identity.txt")).expect("identity");
+        assert_eq!(unwrap(&key, &x25519).expect("decrypts").as_slice(), b"data");
+        let other = ring("SOPS_AGE_KEY_FILE", &dir.join("other-identity.txt")).expect("identity");
+        let why = unwrap(&key, &other).expect_err("wrong identity");
+        assert!(why.starts_with("no loaded age identity matches this recipient"), "{why}");
+
+        let ssh = ring("SOPS_AGE_SSH_PRIVATE_KEY_FILE", &dir.join("ssh-ed25519-identity")).expect("ssh identity");
+        let key = MasterKey::Age {
+            recipient: read(&dir, "ssh-ed25519-recipient.pub").trim().to_string(),
+            enc: read(&dir, "encrypted-key-for-ssh.age.asc"),
+        };
+        assert_eq!(unwrap(&key, &ssh).expect("ssh decrypts").as_slice(), b"data");
+    }
+
+    #[test]
+    fn passphrase_protected_identity_files_are_refused_clearly() {
+        let Some(dir) = vectors() else { return };
+        let err = ring("SOPS_AGE_KEY_FILE", &dir.join("passphrase-identity.age.asc")).expect_err("protected");
+        assert!(err.to_string().contains("passphrase-protected age identity files are not supported"), "{err}");
+        assert!(err.to_string().contains("passphrase-identity.age.asc"), "names the file: {err}");
+    }
+
+    #[test]
+    fn post_quantum_identities_are_noted_and_recipients_refused() {
+        let Some(dir) = vectors() else { return };
+        let pq = ring("SOPS_AGE_KEY_FILE", &dir.join("hybrid-identity.txt")).expect("pq identity file loads");
+        assert!(pq.is_empty());
+        let key = MasterKey::Age { recipient: "age1pq1xyz".into(), enc: String::new() };
+        let why = unwrap(&key, &pq).expect_err("pq");
+        assert!(why.contains("post-quantum age recipients are not supported"), "{why}");
+        assert!(why.contains("AGE-SECRET-KEY-PQ identities given were ignored"), "{why}");
+    }
+
+    #[test]
+    fn bad_key_material_errors_name_the_variable_but_not_the_content() {
+        let vars = BTreeMap::from([("SOPS_AGE_KEY".to_string(), "AGE-SECRET-KEY-1NOTAKEY".to_string())]);
+        let err = Keyring::from_vars(&vars, None).expect_err("bad key");
+        assert_eq!(
+            err.to_string(),
+            "sops decryption failed: SOPS_AGE_KEY: line 1 is not an age identity (AGE-SECRET-KEY-1...)"
+        );
+        assert!(format!("{:?}", Keyring::default()).contains("redacted"));
+    }
+
+    #[test]
+    fn cloud_kms_keys_are_reported_as_unsupported() {
+        let key = MasterKey::Remote { kind: "aws kms", id: "arn:aws:kms:eu-west-1:1:key/x".into() };
+        let why = unwrap(&key, &Keyring::default()).expect_err("kms");
+        assert_eq!(why, "key type 'aws kms' is not supported by kcmp (offline decryption only)");
+    }
+}
