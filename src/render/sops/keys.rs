@@ -7,6 +7,9 @@
 //! / `id_rsa`, and, since kcmp never runs gpg, OpenPGP secret keys from an
 //! armored key file named by `SOPS_PGP_KEY_FILE` (or the armored text itself in
 //! `SOPS_PGP_KEY`). Commands (`SOPS_AGE_KEY_CMD`, gpg) are not run: no shell.
+//! Key files are process configuration, read here once at startup with
+//! `std::fs`, never through the repository's `Fs`, so a repository can neither
+//! name nor read a key file.
 //!
 //! [`data_key`] tries every master key of every group (age, then pgp; cloud
 //! KMS and Vault are reported as not supported), combines Shamir shares when

@@ -156,11 +156,8 @@ fn detect_tree(file: &str, text: &str, allow_binary: bool) -> Result<Option<Encr
     let Some(first) = docs.first() else { return Ok(None) };
     let block = match sops_of(&first.node) {
         Some(b) if is_meta(&b) => b,
-        Some(_) => {
-            return Err(Error::Format(
-                "found a sops entry that is not sops metadata (a mapping with mac and lastmodified)".into(),
-            ))
-        }
+        // A `sops` key that is not sops metadata: an ordinary field of a plain file.
+        Some(_) => return Ok(None),
         None => {
             if docs.iter().any(|d| sops_of(&d.node).is_some_and(|b| is_meta(&b))) {
                 return Err(Error::Format("sops metadata must be in the first document of the file".into()));
@@ -223,4 +220,52 @@ fn binary_data(tree: Option<&Node>) -> Vec<u8> {
             _ => None,
         })
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_files_are_not_detected() {
+        let d = Decryption::Disabled;
+        assert!(d.documents("a.yaml", "kind: ConfigMap\nsops: {enabled: true}\n").expect("plain").is_none());
+        assert!(d.documents("a.yaml", "kind: ConfigMap\ndata: {a: sops}\n").expect("plain").is_none());
+        assert!(d.source("a.env", b"sops_enabled=true\nA=b\n").expect("plain").is_none());
+        assert!(d.source("a.ini", b"[main]\nsops = 1\n").expect("plain").is_none());
+        assert!(d.source("a.bin", &[0xff, 0xfe, 0x00]).expect("binary").is_none());
+    }
+
+    #[test]
+    fn disabled_decryption_names_the_file() {
+        let text = "a: ENC[AES256_GCM,data:AA==,iv:AA==,tag:AA==,type:str]\nsops:\n    lastmodified: \"2024-01-01T00:00:00Z\"\n    mac: x\n";
+        let err = Decryption::Disabled.documents("base/secret.yaml", text).expect_err("disabled");
+        assert_eq!(
+            err.to_string(),
+            "sops decryption failed: the file is sops-encrypted but decryption is disabled; enable decryption or commit the plaintext elsewhere (in base/secret.yaml)"
+        );
+        let env = b"A=ENC[AES256_GCM,data:AA==,iv:AA==,tag:AA==,type:str]\nsops_lastmodified=2024-01-01T00:00:00Z\n";
+        let err = Decryption::Disabled.source("app.env", env).expect_err("disabled");
+        assert!(err.to_string().contains("decryption is disabled"), "{err}");
+    }
+
+    #[test]
+    fn metadata_only_in_a_later_document_is_an_error() {
+        let text = "a: 1\n---\nb: 2\nsops:\n    lastmodified: \"2024-01-01T00:00:00Z\"\n    mac: x\n";
+        let err = Decryption::NoKeys.documents("multi.yaml", text).expect_err("misplaced");
+        assert_eq!(
+            err.to_string(),
+            "sops decryption failed: invalid sops file: sops metadata must be in the first document of the file (in multi.yaml)"
+        );
+    }
+
+    #[test]
+    fn a_file_without_keys_says_so() {
+        let text = "a: 1\nsops:\n    lastmodified: \"2024-01-01T00:00:00Z\"\n    mac: x\n";
+        let err = Decryption::NoKeys.documents("k.yaml", text).expect_err("no keys");
+        assert_eq!(
+            err.to_string(),
+            "sops decryption failed: invalid sops metadata: no keys found in the file (in k.yaml)"
+        );
+    }
 }

@@ -218,15 +218,21 @@ pub(crate) fn to_value(node: &Node, flavor: Flavor, path: &mut Vec<String>) -> R
     Ok(match node {
         Node::Map(entries) => {
             let mut map = serde_json::Map::new();
+            let mut merges = Vec::new();
             for e in entries {
                 if let Entry::Pair(k, v) = e {
                     path.push(k.clone());
                     let v = to_value(v, flavor, path);
                     path.pop();
-                    map.insert(k.clone(), v?);
+                    let v = v?;
+                    if k == "<<" && is_merge_source(&v) {
+                        merges.push(v);
+                    } else {
+                        map.insert(k.clone(), v);
+                    }
                 }
             }
-            Value::Object(map)
+            Value::Object(apply_merges(map, merges))
         }
         Node::Seq(items) => Value::Array(
             items
@@ -242,6 +248,46 @@ pub(crate) fn to_value(node: &Node, flavor: Flavor, path: &mut Vec<String>) -> R
             kind: "float (infinity and NaN cannot be rendered)".into(),
         })?,
     })
+}
+
+fn is_merge_source(v: &Value) -> bool {
+    match v {
+        Value::Object(_) => true,
+        Value::Array(items) => items.iter().all(Value::is_object),
+        _ => false,
+    }
+}
+
+/// sops keeps `<<` as an ordinary key; the engine's parser applies merge keys when it
+/// reads `sops -d` output, so the decrypted documents apply them the same way:
+/// earlier sources win over later ones, the mapping's own keys win over all.
+fn apply_merges(own: serde_json::Map<String, Value>, merges: Vec<Value>) -> serde_json::Map<String, Value> {
+    if merges.is_empty() {
+        return own;
+    }
+    let mut merged = serde_json::Map::new();
+    for source in merges {
+        let objects = match source {
+            Value::Object(o) => vec![o],
+            Value::Array(items) => items
+                .into_iter()
+                .filter_map(|i| match i {
+                    Value::Object(o) => Some(o),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        for o in objects {
+            for (k, v) in o {
+                merged.entry(k).or_insert(v);
+            }
+        }
+    }
+    for (k, v) in own {
+        merged.insert(k, v);
+    }
+    merged
 }
 
 fn plain_value(p: &Plain, flavor: Flavor) -> Option<Value> {
@@ -315,6 +361,15 @@ mod tests {
         assert_eq!(go_json_float(1e21), "1e+21");
         assert_eq!(go_json_float(1e-7), "1e-7");
         assert_eq!(go_json_float(1234567890123456789.0), "1234567890123456800");
+    }
+
+    #[test]
+    fn merge_keys_apply_like_the_engine_parser() {
+        let text = "base: &b\n    a: 1\n    b: 2\nderived:\n    <<: *b\n    b: 3\n";
+        let docs = crate::render::sops::yaml::parse(text).expect("parse");
+        let v = to_value(&docs[0].node, Flavor::Yaml, &mut Vec::new()).expect("value");
+        let plain = crate::render::yaml::parse::parse_stream(text).expect("plain");
+        assert_eq!(v, plain[0].value);
     }
 
     #[test]
