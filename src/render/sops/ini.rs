@@ -105,15 +105,17 @@ pub(crate) fn parse(text: &str) -> Result<(Node, Vec<(String, String)>), Error> 
     Ok((Node::Map(tree), meta))
 }
 
-/// Plaintext INI: `[section]`, `key = value`, comments above what they describe.
+/// Plaintext INI like go-ini writes it: `[section]`, `key = value` with `=` aligned
+/// per section, comments above what they describe, a blank line between sections.
 pub(crate) fn emit(tree: &Node) -> String {
-    let mut out = String::new();
-    let Node::Map(sections) = tree else { return out };
+    let Node::Map(sections) = tree else { return String::new() };
+    let mut blocks = Vec::new();
     for s in sections {
         let Entry::Pair(name, Node::Map(entries)) = s else { continue };
         if name == "DEFAULT" && entries.is_empty() {
             continue;
         }
+        let mut out = String::new();
         let mut rest = &entries[..];
         if let Some(Entry::Comment(c)) = rest.first() {
             out.push_str(&format!("; {c}\n"));
@@ -122,17 +124,25 @@ pub(crate) fn emit(tree: &Node) -> String {
         if name != "DEFAULT" {
             out.push_str(&format!("[{name}]\n"));
         }
+        let width = rest
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Pair(k, _) => Some(k.chars().count()),
+                Entry::Comment(_) => None,
+            })
+            .max()
+            .unwrap_or(0);
         for (i, e) in rest.iter().enumerate() {
             if let Entry::Pair(k, v) = e {
                 if let Some(Entry::Comment(c)) = rest.get(i + 1) {
                     out.push_str(&format!("; {c}\n"));
                 }
-                out.push_str(&format!("{k} = {}\n", leaf_text(v)));
+                out.push_str(&format!("{k:<width$} = {}\n", leaf_text(v)));
             }
         }
-        out.push('\n');
+        blocks.push(out);
     }
-    out
+    blocks.join("\n")
 }
 
 #[cfg(test)]
@@ -144,6 +154,6 @@ mod tests {
         let text = "; about db\n[db]\nuser = admin\n; the password\npass = \"x y\"\n[sops]\nversion = 3.9.0\nage__list_0__map_enc = \"\"\"a\nb\"\"\"\n";
         let (tree, meta) = parse(text).expect("parse");
         assert_eq!(meta, vec![("version".into(), "3.9.0".into()), ("age__list_0__map_enc".into(), "a\nb".into())]);
-        assert_eq!(emit(&tree), "; about db\n[db]\nuser = admin\n; the password\npass = x y\n\n");
+        assert_eq!(emit(&tree), "; about db\n[db]\nuser = admin\n; the password\npass = x y\n");
     }
 }

@@ -24,13 +24,14 @@ pub(crate) struct Doc {
 }
 
 enum Frame {
-    Map { entries: Vec<Entry>, key: Option<String>, anchor: usize },
-    Seq { items: Vec<Node>, anchor: usize },
+    Map { entries: Vec<Entry>, key: Option<String>, anchor: usize, col: Option<usize> },
+    Seq { items: Vec<Node>, anchor: usize, col: Option<usize> },
     Doc { line: usize, node: Option<Node> },
 }
 
 struct Builder {
-    comments: BTreeMap<usize, String>,
+    /// Comment lines: line -> (indentation, text after `#`).
+    comments: BTreeMap<usize, (usize, String)>,
     consumed: usize,
     anchors: HashMap<usize, Node>,
     stack: Vec<Frame>,
@@ -43,7 +44,10 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Doc>, Error> {
     let comments = text
         .lines()
         .enumerate()
-        .filter_map(|(i, l)| l.trim_start().strip_prefix('#').map(|c| (i + 1, c.to_string())))
+        .filter_map(|(i, l)| {
+            let t = l.trim_start();
+            t.strip_prefix('#').map(|c| (i + 1, (l.len() - t.len(), c.to_string())))
+        })
         .collect();
     let mut b = Builder { comments, consumed: 0, anchors: HashMap::new(), stack: Vec::new(), docs: Vec::new() };
     for item in Parser::new_from_str(text) {
@@ -68,7 +72,7 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Doc>, Error> {
                     }
                 }
                 let is_key = matches!(b.stack.last(), Some(Frame::Map { key: None, .. }));
-                b.item_start(line);
+                b.item_start(line, span.start.col());
                 if is_key {
                     b.set_key(text.to_string(), line)?;
                     continue;
@@ -95,7 +99,7 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Doc>, Error> {
                 if matches!(b.stack.last(), Some(Frame::Map { key: None, .. })) {
                     return Err(Error::Format(format!("line {line}: aliases as mapping keys are not supported")));
                 }
-                b.item_start(line);
+                b.item_start(line, span.start.col());
                 let node = b
                     .anchors
                     .get(&id)
@@ -107,14 +111,15 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Doc>, Error> {
                 if matches!(b.stack.last(), Some(Frame::Map { key: None, .. })) {
                     return Err(Error::Format(format!("line {line}: complex mapping keys are not supported")));
                 }
-                b.item_start(line);
+                b.item_start(line, span.start.col());
                 if matches!(event, Event::MappingStart(..)) {
-                    b.stack.push(Frame::Map { entries: Vec::new(), key: None, anchor });
+                    b.stack.push(Frame::Map { entries: Vec::new(), key: None, anchor, col: None });
                 } else {
-                    b.stack.push(Frame::Seq { items: Vec::new(), anchor });
+                    b.stack.push(Frame::Seq { items: Vec::new(), anchor, col: None });
                 }
             }
             Event::MappingEnd => {
+                b.closing_comments(line);
                 if let Some(Frame::Map { entries, anchor, .. }) = b.stack.pop() {
                     let node = Node::Map(entries);
                     if anchor > 0 {
@@ -124,7 +129,8 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Doc>, Error> {
                 }
             }
             Event::SequenceEnd => {
-                if let Some(Frame::Seq { items, anchor }) = b.stack.pop() {
+                b.closing_comments(line);
+                if let Some(Frame::Seq { items, anchor, .. }) = b.stack.pop() {
                     let node = Node::Seq(items);
                     if anchor > 0 {
                         b.anchors.insert(anchor, node.clone());
@@ -138,18 +144,28 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Doc>, Error> {
 }
 
 impl Builder {
-    fn take_comments(&mut self, before: usize) -> Vec<String> {
+    /// Comment lines after the last item and before `before`, as long as they are
+    /// indented at least `min_col` (a dedented comment belongs to an outer level).
+    fn take_comments(&mut self, before: usize, min_col: usize) -> Vec<String> {
         if before <= self.consumed + 1 {
             return Vec::new();
         }
-        let lines: Vec<usize> = self.comments.range(self.consumed + 1..before).map(|(l, _)| *l).collect();
-        lines.into_iter().filter_map(|l| self.comments.remove(&l)).collect()
+        let lines: Vec<usize> = self
+            .comments
+            .range(self.consumed + 1..before)
+            .take_while(|(_, (indent, _))| *indent >= min_col)
+            .map(|(l, _)| *l)
+            .collect();
+        lines.into_iter().filter_map(|l| self.comments.remove(&l).map(|(_, c)| c)).collect()
     }
 
     /// A key or list item starts on `line`: comment lines since the last item go before it.
-    fn item_start(&mut self, line: usize) {
-        let comments = match self.stack.last() {
-            Some(Frame::Map { key: None, .. }) | Some(Frame::Seq { .. }) => self.take_comments(line),
+    fn item_start(&mut self, line: usize, col: usize) {
+        let comments = match self.stack.last_mut() {
+            Some(Frame::Map { key: None, col: c, .. }) | Some(Frame::Seq { col: c, .. }) => {
+                c.get_or_insert(col);
+                self.take_comments(line, 0)
+            }
             // A value after its key: its comments belong to its first key or item.
             _ => return,
         };
@@ -161,8 +177,23 @@ impl Builder {
         self.consumed = self.consumed.max(line);
     }
 
+    /// A block mapping or list ends before `line`: comments indented like its items
+    /// are its trailing comments (sops writes a last item's foot comments there).
+    fn closing_comments(&mut self, line: usize) {
+        let col = match self.stack.last() {
+            Some(Frame::Map { col: Some(c), .. }) | Some(Frame::Seq { col: Some(c), .. }) if *c > 0 => *c,
+            _ => return,
+        };
+        let comments = self.take_comments(line, col);
+        match self.stack.last_mut() {
+            Some(Frame::Map { entries, .. }) => entries.extend(comments.into_iter().map(Entry::Comment)),
+            Some(Frame::Seq { items, .. }) => items.extend(comments.into_iter().map(Node::Comment)),
+            _ => {}
+        }
+    }
+
     fn trailing_comments(&mut self, end: usize) {
-        let comments = self.take_comments(end + 1);
+        let comments = self.take_comments(end + 1, 0);
         if let Some(Frame::Doc { node: Some(Node::Map(entries)), .. }) = self.stack.last_mut() {
             entries.extend(comments.into_iter().map(Entry::Comment));
         }
@@ -327,6 +358,35 @@ fn plain_safe(s: &str) -> bool {
         || s.ends_with(':')
         || s.chars().any(|c| c.is_control()))
         && resolve_plain(s) == Value::String(s.to_string())
+        && !is_yaml11_special(s)
+}
+
+/// go-yaml v3 still quotes strings that YAML 1.1 readers would take for a bool or a
+/// base-60 number, so `sops decrypt` prints `"yes"` and `"1:20"`.
+fn is_yaml11_special(s: &str) -> bool {
+    const OLD_BOOLS: [&str; 22] = [
+        "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "true", "True", "TRUE", "false", "False", "FALSE",
+        "on", "On", "ON", "off", "Off", "OFF",
+    ];
+    if OLD_BOOLS.contains(&s) {
+        return true;
+    }
+    let body = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let mut parts = body.split(':');
+    let head_ok = parts.next().is_some_and(|h| {
+        h.starts_with(|c: char| c.is_ascii_digit()) && h.bytes().all(|b| b.is_ascii_digit() || b == b'_')
+    });
+    let mut count = 0;
+    let tail_ok = parts.all(|p| {
+        count += 1;
+        let (int, frac) = p.split_once('.').unwrap_or((p, ""));
+        !int.is_empty()
+            && int.len() <= 2
+            && int.bytes().all(|b| b.is_ascii_digit())
+            && int.parse::<u8>().is_ok_and(|n| n < 60)
+            && frac.bytes().all(|b| b.is_ascii_digit() || b == b'_')
+    });
+    head_ok && count > 0 && tail_ok
 }
 
 fn string(s: &str, indent: usize) -> String {
@@ -367,6 +427,13 @@ mod tests {
         assert_eq!(shape, ["# top", "a", "n", "# last", "c"]);
         let v = to_value(&docs[0].node, Flavor::Yaml, &mut Vec::new()).expect("value");
         assert_eq!(v["c"], "# content\n");
+    }
+
+    #[test]
+    fn yaml11_lookalikes_are_quoted_like_go_yaml_v3() {
+        assert!(is_yaml11_special("yes") && is_yaml11_special("Off") && is_yaml11_special("1:20"));
+        assert!(!is_yaml11_special("yesterday") && !is_yaml11_special("12:345") && !is_yaml11_special("a:1"));
+        assert_eq!(scalar_text("on"), "\"on\"");
     }
 
     #[test]
