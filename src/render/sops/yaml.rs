@@ -223,9 +223,9 @@ impl Builder {
     }
 }
 
-/// Plaintext YAML for a generator source: block style with 4-space indentation,
-/// key order and comments kept, like `sops decrypt` (§12). Equal as data, not
-/// necessarily byte for byte (quoting choices may differ from go-yaml).
+/// Plaintext YAML for a generator source, laid out like go-yaml v3 in sops
+/// (§12): block style, 4-space indentation, lists indented under their key,
+/// key order and comments kept, go-yaml's quoting and block-scalar choices.
 pub(crate) fn emit(docs: &[Node]) -> String {
     let mut out = String::new();
     for (i, doc) in docs.iter().enumerate() {
@@ -233,10 +233,10 @@ pub(crate) fn emit(docs: &[Node]) -> String {
             out.push_str("---\n");
         }
         match doc {
-            Node::Map(entries) if !entries.is_empty() => emit_map(entries, 0, &mut out),
+            Node::Map(entries) if !entries.is_empty() => emit_map(entries, 0, 0, &mut out),
             Node::Seq(items) if !items.is_empty() => emit_seq(items, 0, &mut out),
             other => {
-                out.push_str(&inline(other, 0));
+                out.push_str(&inline(other, 4));
                 out.push('\n');
             }
         }
@@ -248,19 +248,23 @@ fn pad(out: &mut String, indent: usize) {
     out.extend(std::iter::repeat_n(' ', indent));
 }
 
-fn emit_map(entries: &[Entry], indent: usize, out: &mut String) {
+fn comment_line(c: &str, out: &mut String) {
+    out.push('#');
+    out.push_str(c);
+    out.push('\n');
+}
+
+/// Keys at column `key_col`; their nested blocks are indented from `base` (they
+/// differ for a mapping that starts after a list item's `- `).
+fn emit_map(entries: &[Entry], key_col: usize, base: usize, out: &mut String) {
     for e in entries {
-        pad(out, indent);
+        pad(out, key_col);
         match e {
-            Entry::Comment(c) => {
-                out.push('#');
-                out.push_str(c);
-                out.push('\n');
-            }
+            Entry::Comment(c) => comment_line(c, out),
             Entry::Pair(k, v) => {
                 out.push_str(&scalar_text(k));
                 out.push(':');
-                emit_value(v, indent, out);
+                emit_value(v, base, out);
             }
         }
     }
@@ -270,20 +274,18 @@ fn emit_seq(items: &[Node], indent: usize, out: &mut String) {
     for item in items {
         pad(out, indent);
         match item {
-            Node::Comment(c) => {
-                out.push('#');
-                out.push_str(c);
-                out.push('\n');
-            }
-            Node::Map(entries) if entries.iter().any(|e| matches!(e, Entry::Pair(..))) => {
+            Node::Comment(c) => comment_line(c, out),
+            Node::Map(entries) if !entries.is_empty() => {
                 out.push_str("- ");
                 let mut nested = String::new();
-                emit_map(entries, indent + 2, &mut nested);
+                emit_map(entries, indent + 2, indent, &mut nested);
                 out.push_str(nested.trim_start_matches(' '));
             }
             Node::Seq(inner) if !inner.is_empty() => {
-                out.push_str("-\n");
-                emit_seq(inner, indent + 4, out);
+                out.push_str("- ");
+                let mut nested = String::new();
+                emit_seq(inner, indent + 2, &mut nested);
+                out.push_str(nested.trim_start_matches(' '));
             }
             other => {
                 out.push_str("- ");
@@ -295,30 +297,31 @@ fn emit_seq(items: &[Node], indent: usize, out: &mut String) {
 }
 
 /// After `key:`: a nested block on the next lines, or ` value`.
-fn emit_value(v: &Node, indent: usize, out: &mut String) {
+fn emit_value(v: &Node, base: usize, out: &mut String) {
     match v {
-        Node::Map(entries) if entries.iter().any(|e| matches!(e, Entry::Pair(..))) => {
+        Node::Map(entries) if !entries.is_empty() => {
             out.push('\n');
-            emit_map(entries, indent + 4, out);
+            emit_map(entries, base + 4, base + 4, out);
         }
         Node::Seq(items) if !items.is_empty() => {
             out.push('\n');
-            emit_seq(items, indent + 4, out);
+            emit_seq(items, base + 4, out);
         }
         other => {
             out.push(' ');
-            out.push_str(&inline(other, indent + 4));
+            out.push_str(&inline(other, base + 4));
             out.push('\n');
         }
     }
 }
 
+/// A scalar (or empty collection); `indent` is where block-scalar lines go.
 fn inline(v: &Node, indent: usize) -> String {
     match v {
         Node::Map(_) => "{}".into(),
         Node::Seq(_) => "[]".into(),
         Node::Null | Node::Comment(_) => "null".into(),
-        Node::Leaf(Leaf::Clear(Value::String(s))) | Node::Leaf(Leaf::Plain(Plain::Str(s))) => string(s, indent),
+        Node::Leaf(Leaf::Clear(Value::String(s))) => string(s, indent),
         Node::Leaf(Leaf::Clear(v)) => match v {
             Value::Number(n) if !n.is_i64() && !n.is_u64() => {
                 n.as_f64().map(go_format_g).unwrap_or_else(|| n.to_string())
@@ -339,26 +342,76 @@ fn inline(v: &Node, indent: usize) -> String {
     }
 }
 
+/// A string scalar the way go-yaml v3 writes it: double quotes when it would
+/// read back as another type, else plain when libyaml allows it, else single quotes.
 fn scalar_text(s: &str) -> String {
-    if plain_safe(s) {
+    if s.is_empty() || resolve_plain(s) != Value::String(s.to_string()) || is_yaml11_special(s) {
+        return double_quoted(s);
+    }
+    if s.chars().any(char::is_control) {
+        return double_quoted(s);
+    }
+    if plain_allowed(s) {
         s.to_string()
     } else {
-        serde_json::to_string(s).unwrap_or_default()
+        format!("'{}'", s.replace('\'', "''"))
     }
 }
 
-/// Whether `s` can be written unquoted and still read back as the same string.
-fn plain_safe(s: &str) -> bool {
-    let Some(first) = s.chars().next() else { return false };
-    !(s.starts_with(' ')
-        || s.ends_with(' ')
-        || "-?:,[]{}#&*!|>'\"%@`".contains(first)
-        || s.contains(": ")
-        || s.contains(" #")
-        || s.ends_with(':')
-        || s.chars().any(|c| c.is_control()))
-        && resolve_plain(s) == Value::String(s.to_string())
-        && !is_yaml11_special(s)
+/// libyaml's double-quoted style: named escapes, `\xXX`/`\uXXXX` for other
+/// non-printable characters, printable Unicode as is.
+fn double_quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '\0' => out.push_str("\\0"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\u{b}' => out.push_str("\\v"),
+            '\u{c}' => out.push_str("\\f"),
+            '\r' => out.push_str("\\r"),
+            '\u{1b}' => out.push_str("\\e"),
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{85}' => out.push_str("\\N"),
+            '\u{a0}' => out.push_str("\\_"),
+            '\u{2028}' => out.push_str("\\L"),
+            '\u{2029}' => out.push_str("\\P"),
+            c if c.is_control() || c == '\u{feff}' => {
+                let n = u32::from(c);
+                if n <= 0xff {
+                    out.push_str(&format!("\\x{n:02X}"));
+                } else {
+                    out.push_str(&format!("\\u{n:04X}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// libyaml's analysis for a plain scalar in block context.
+fn plain_allowed(s: &str) -> bool {
+    let chars: Vec<char> = s.chars().collect();
+    let (Some(first), Some(last)) = (chars.first(), chars.last()) else { return false };
+    if first.is_whitespace() || last.is_whitespace() {
+        return false;
+    }
+    let followed_by_space = |i: usize| chars.get(i + 1).is_none_or(|c| c.is_whitespace());
+    if "#,[]{}&*!|>'\"%@`".contains(*first) || ("-?:".contains(*first) && followed_by_space(0)) {
+        return false;
+    }
+    for (i, c) in chars.iter().enumerate().skip(1) {
+        if (*c == ':' && followed_by_space(i)) || (*c == '#' && chars[i - 1].is_whitespace()) {
+            return false;
+        }
+    }
+    true
 }
 
 /// go-yaml v3 still quotes strings that YAML 1.1 readers would take for a bool or a
@@ -389,23 +442,33 @@ fn is_yaml11_special(s: &str) -> bool {
     head_ok && count > 0 && tail_ok
 }
 
+/// Multi-line strings become literal blocks (`|`, `|-` without a final newline,
+/// `|+` with several, an indentation indicator when the first line starts with a
+/// space); everything else goes through [`scalar_text`].
 fn string(s: &str, indent: usize) -> String {
-    if s.contains('\n') && !s.starts_with(' ') && !s.chars().any(|c| c.is_control() && c != '\n') {
-        let (body, chomp) = match s.strip_suffix('\n') {
-            Some(b) if !b.ends_with('\n') => (b, "|"),
-            _ => (s, "|-"),
-        };
-        let mut out = chomp.to_string();
-        for line in body.split('\n') {
-            out.push('\n');
-            if !line.is_empty() {
-                out.extend(std::iter::repeat_n(' ', indent));
-                out.push_str(line);
-            }
-        }
-        return out;
+    let literal_ok = s.contains('\n')
+        && !s.chars().any(|c| c.is_control() && c != '\n')
+        && !s.split('\n').any(|l| l.ends_with(' ') || l.ends_with('\t'));
+    if !literal_ok {
+        return scalar_text(s);
     }
-    scalar_text(s)
+    let (body, chomp) = if let Some(b) = s.strip_suffix("\n\n") {
+        (format!("{b}\n"), "+")
+    } else if let Some(b) = s.strip_suffix('\n') {
+        (b.to_string(), "")
+    } else {
+        (s.to_string(), "-")
+    };
+    let indicator = if s.starts_with(' ') { "4" } else { "" };
+    let mut out = format!("|{indicator}{chomp}");
+    for line in body.split('\n') {
+        out.push('\n');
+        if !line.is_empty() {
+            out.extend(std::iter::repeat_n(' ', indent));
+            out.push_str(line);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -434,6 +497,13 @@ mod tests {
         assert!(is_yaml11_special("yes") && is_yaml11_special("Off") && is_yaml11_special("1:20"));
         assert!(!is_yaml11_special("yesterday") && !is_yaml11_special("12:345") && !is_yaml11_special("a:1"));
         assert_eq!(scalar_text("on"), "\"on\"");
+        assert_eq!(scalar_text("42"), "\"42\"");
+        assert_eq!(scalar_text("a: b"), "'a: b'");
+        assert_eq!(scalar_text("it's: x"), "'it''s: x'");
+        assert_eq!(scalar_text("-foo"), "-foo");
+        assert_eq!(scalar_text("- foo"), "'- foo'");
+        assert_eq!(scalar_text("a,b #c"), "'a,b #c'");
+        assert_eq!(scalar_text("a#b"), "a#b");
     }
 
     #[test]
