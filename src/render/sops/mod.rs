@@ -227,6 +227,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn decryption_settings_can_be_shared_across_threads() {
+        // The sidecar and the controller render in spawn_blocking with shared options.
+        fn shareable<T: Send + Sync + Clone>() {}
+        shareable::<Decryption>();
+        shareable::<Keyring>();
+    }
+
+    #[test]
     fn plain_files_are_not_detected() {
         let d = Decryption::Disabled;
         assert!(d.documents("a.yaml", "kind: ConfigMap\nsops: {enabled: true}\n").expect("plain").is_none());
