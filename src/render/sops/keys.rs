@@ -1,6 +1,7 @@
 //! Identities and data-key recovery (docs/sops-format.md §8, §9, §11).
 //!
-//! [`Keyring::from_vars`] loads identities once, from the variables sops reads:
+//! [`Keyring::from_vars`] loads identities once (X25519 and, through `pq`,
+//! post-quantum age keys; SSH keys; OpenPGP keys), from the variables sops reads:
 //! `SOPS_AGE_KEY` (keys, whitespace separated), `SOPS_AGE_KEY_FILE`, the default
 //! `$XDG_CONFIG_HOME/sops/age/keys.txt` or `<home>/.config/sops/age/keys.txt`,
 //! `SOPS_AGE_SSH_PRIVATE_KEY_FILE` and the unencrypted `<home>/.ssh/id_ed25519`
@@ -32,7 +33,7 @@ pub struct Keyring {
     pgp: Vec<Arc<pgp::composed::SignedSecretKey>>,
     /// Where identities came from and what was skipped, for "no key" messages.
     sources: Vec<String>,
-    /// Post-quantum age identities were given, which the age crate cannot use yet.
+    /// How many post-quantum (`AGE-SECRET-KEY-PQ-1…`) identities were loaded.
     post_quantum: usize,
 }
 
@@ -125,7 +126,11 @@ impl Keyring {
                 continue;
             }
             if line.starts_with("AGE-SECRET-KEY-PQ-") {
+                let id = crate::render::sops::pq::HybridIdentity::parse(line)
+                    .map_err(|why| format!("line {}: {why}", n + 1))?;
+                self.age.push(Arc::new(id));
                 self.post_quantum += 1;
+                count += 1;
                 continue;
             }
             if line.starts_with("AGE-PLUGIN-") {
@@ -195,10 +200,10 @@ fn read_secret(path: &Path) -> std::io::Result<Zeroizing<String>> {
 fn unwrap(key: &MasterKey, ring: &Keyring) -> Result<Zeroizing<Vec<u8>>, String> {
     match key {
         MasterKey::Age { recipient, enc } => {
-            if recipient.starts_with("age1pq1") {
+            if recipient.starts_with("age1pq1") && ring.post_quantum == 0 {
                 return Err(format!(
-                    "post-quantum age recipients are not supported: the age crate cannot decrypt mlkem768x25519 stanzas{}",
-                    if ring.post_quantum > 0 { " (the AGE-SECRET-KEY-PQ identities given were ignored)" } else { "" }
+                    "this is a post-quantum recipient and no post-quantum identity (AGE-SECRET-KEY-PQ-1...) is loaded; {}",
+                    ring.describe()
                 ));
             }
             if ring.age.is_empty() {
@@ -333,14 +338,14 @@ mod tests {
     }
 
     #[test]
-    fn post_quantum_identities_are_noted_and_recipients_refused() {
+    fn post_quantum_identities_load_and_are_required_for_pq_recipients() {
         let Some(dir) = vectors() else { return };
         let pq = ring("SOPS_AGE_KEY_FILE", &dir.join("hybrid-identity.txt")).expect("pq identity file loads");
-        assert!(pq.is_empty());
+        assert!(!pq.is_empty());
+        let x25519 = ring("SOPS_AGE_KEY_FILE", &dir.join("identity.txt")).expect("identity");
         let key = MasterKey::Age { recipient: "age1pq1xyz".into(), enc: String::new() };
-        let why = unwrap(&key, &pq).expect_err("pq");
-        assert!(why.contains("post-quantum age recipients are not supported"), "{why}");
-        assert!(why.contains("AGE-SECRET-KEY-PQ identities given were ignored"), "{why}");
+        let why = unwrap(&key, &x25519).expect_err("no pq identity");
+        assert!(why.starts_with("this is a post-quantum recipient and no post-quantum identity"), "{why}");
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod ini;
 mod keys;
 mod mac;
 mod metadata;
+mod pq;
 mod shamir;
 mod tree;
 mod yaml;
