@@ -144,8 +144,13 @@ fn detect_tree(file: &str, text: &str, allow_binary: bool) -> Result<Option<Encr
     if !text.contains("sops") {
         return Ok(None);
     }
-    // Not parseable here: not ours to report; the engine's parser names the error.
-    let Ok(docs) = yaml::parse(text) else { return Ok(None) };
+    let docs = match yaml::parse(text) {
+        Ok(docs) => docs,
+        // Ciphertext must never pass through as if it were plaintext.
+        Err(e) if text.contains("ENC[AES256_GCM,") => return Err(e),
+        // Not a sops file: the engine's parser reports the problem in its own words.
+        Err(_) => return Ok(None),
+    };
     let is_meta = |n: &Node| matches!(n, Node::Map(entries) if entries.iter().any(|e| matches!(e, Entry::Pair(k, _) if k == "lastmodified" || k == "mac")));
     let sops_of = |n: &Node| match n {
         Node::Map(entries) => entries.iter().find_map(|e| match e {
@@ -265,6 +270,16 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "sops decryption failed: invalid sops file: sops metadata must be in the first document of the file (in multi.yaml)"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_encrypted_file_is_an_error_not_plaintext() {
+        let text = "? [complex, key]\n: ENC[AES256_GCM,data:AA==,iv:AA==,tag:AA==,type:str]\nsops:\n    mac: x\n";
+        let err = Decryption::NoKeys.documents("c.yaml", text).expect_err("complex key");
+        assert_eq!(
+            err.to_string(),
+            "sops decryption failed: invalid sops file: line 1: complex mapping keys are not supported (in c.yaml)"
         );
     }
 
