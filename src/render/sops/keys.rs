@@ -35,6 +35,8 @@ pub struct Keyring {
     sources: Vec<String>,
     /// How many post-quantum (`AGE-SECRET-KEY-PQ-1…`) identities were loaded.
     post_quantum: usize,
+    /// `SOPS_DECRYPTION_ORDER`: key types tried first, in this order (default age, pgp).
+    order: Vec<String>,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -57,6 +59,9 @@ impl Keyring {
     pub fn from_vars(vars: &BTreeMap<String, String>, home: Option<&Path>) -> Result<Keyring, crate::render::Error> {
         let mut ring = Keyring::default();
         let var = |name: &str| vars.get(name).filter(|v| !v.trim().is_empty());
+        if let Some(order) = var("SOPS_DECRYPTION_ORDER") {
+            ring.order = order.split(',').map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect();
+        }
         if let Some(keys) = var("SOPS_AGE_KEY") {
             // Several keys per line are allowed here, split on whitespace; `#` lines are comments.
             let keys = Zeroizing::new(
@@ -251,13 +256,24 @@ fn pgp_decrypt(armored: &str, key: &pgp::composed::SignedSecretKey) -> Option<Ze
     (!bytes.is_empty()).then_some(bytes)
 }
 
+/// A group's keys stably sorted by the decryption order (§9); types not named keep
+/// their place after the named ones. The default order is the metadata order.
+fn ordered<'a>(group: &'a [MasterKey], order: &[String]) -> Vec<&'a MasterKey> {
+    let mut keys: Vec<&MasterKey> = group.iter().collect();
+    if !order.is_empty() {
+        let rank = |k: &MasterKey| order.iter().position(|t| t == k.kind()).unwrap_or(order.len());
+        keys.sort_by_key(|k| rank(k));
+    }
+    keys
+}
+
 /// Recovers the file's data key with the identities in `ring` (§9).
 pub(crate) fn data_key(meta: &Metadata, ring: &Keyring) -> Result<DataKey, Error> {
     let mut tried = Vec::new();
     let mut shares = Vec::new();
     let several = meta.groups.len() > 1;
     for (g, group) in meta.groups.iter().enumerate() {
-        for key in group {
+        for key in ordered(group, &ring.order) {
             match unwrap(key, ring) {
                 Ok(bytes) => {
                     shares.push(bytes);
@@ -360,8 +376,22 @@ mod tests {
     }
 
     #[test]
+    fn decryption_order_puts_named_types_first() {
+        let group = vec![
+            MasterKey::Age { recipient: "a".into(), enc: String::new() },
+            MasterKey::Pgp { fp: "p".into(), enc: String::new() },
+            MasterKey::Remote { field: "kms", kind: "aws kms", id: "k".into() },
+        ];
+        let labels = |order: &[String]| ordered(&group, order).iter().map(|k| k.label()).collect::<Vec<_>>();
+        assert_eq!(labels(&[]), ["age a", "pgp p", "aws kms k"]);
+        assert_eq!(labels(&["pgp".to_string()]), ["pgp p", "age a", "aws kms k"]);
+        let vars = BTreeMap::from([("SOPS_DECRYPTION_ORDER".to_string(), "pgp, age".to_string())]);
+        assert_eq!(Keyring::from_vars(&vars, None).expect("ring").order, ["pgp", "age"]);
+    }
+
+    #[test]
     fn cloud_kms_keys_are_reported_as_unsupported() {
-        let key = MasterKey::Remote { kind: "aws kms", id: "arn:aws:kms:eu-west-1:1:key/x".into() };
+        let key = MasterKey::Remote { field: "kms", kind: "aws kms", id: "arn:aws:kms:eu-west-1:1:key/x".into() };
         let why = unwrap(&key, &Keyring::default()).expect_err("kms");
         assert_eq!(why, "key type 'aws kms' is not supported by kcmp (offline decryption only)");
     }

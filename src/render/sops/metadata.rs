@@ -14,17 +14,26 @@ pub(crate) enum MasterKey {
     Age { recipient: String, enc: String },
     /// `pgp: [{fp, enc}]`.
     Pgp { fp: String, enc: String },
-    /// A cloud KMS / Vault key: only its type name and id, for messages.
-    Remote { kind: &'static str, id: String },
+    /// A cloud KMS / Vault key: its metadata field (`kms`...), type name and id, for messages.
+    Remote { field: &'static str, kind: &'static str, id: String },
 }
 
 impl MasterKey {
+    /// The type name `SOPS_DECRYPTION_ORDER` uses.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            MasterKey::Age { .. } => "age",
+            MasterKey::Pgp { .. } => "pgp",
+            MasterKey::Remote { field, .. } => field,
+        }
+    }
+
     /// How the key is named in "recipients tried" lists.
     pub(crate) fn label(&self) -> String {
         match self {
             MasterKey::Age { recipient, .. } => format!("age {recipient}"),
             MasterKey::Pgp { fp, .. } => format!("pgp {fp}"),
-            MasterKey::Remote { kind, id } => format!("{kind} {id}"),
+            MasterKey::Remote { kind, id, .. } => format!("{kind} {id}"),
         }
     }
 }
@@ -95,7 +104,7 @@ fn group_keys(group: &Map<String, Value>) -> Result<Vec<MasterKey>, Error> {
     for (field, kind, id_field) in REMOTE {
         for item in list(group, field)? {
             let id = item.as_object().and_then(|o| text(o.get(id_field))).unwrap_or_default();
-            keys.push(MasterKey::Remote { kind, id });
+            keys.push(MasterKey::Remote { field, kind, id });
         }
     }
     Ok(keys)
