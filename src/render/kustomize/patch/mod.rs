@@ -76,7 +76,7 @@ pub fn apply_patch(resources: &mut Vec<Resource>, patch: &PatchInput, schema: &S
                     format!("must specify a target for JSON patch {}; add 'target:' to the entry", patch.origin),
                 )
             })?;
-            apply_json_to_selected(resources, ops, target, &patch.origin)
+            apply_json_to_selected(resources, ops, target, &patch.origin, Renames::Remember)
         }
         Classified::Strategic(docs) => match &patch.target {
             None => {
@@ -143,16 +143,38 @@ pub fn apply_json6902(resources: &mut [Resource], patch: &PatchInput) -> Result<
             ))
         }
     };
-    apply_json_to_selected(resources, ops, target, &patch.origin)
+    // Unlike `patches`, the legacy transformer does not store the previous id,
+    // so references to a renamed object keep the old name (checked with kubectl).
+    apply_json_to_selected(resources, ops, target, &patch.origin, Renames::Forget)
 }
 
-fn apply_json_to_selected(resources: &mut [Resource], ops: &Value, target: &Selector, origin: &str) -> Result<()> {
+/// Whether a JSON patch that renames an object leaves the old id behind for
+/// name-reference fixing.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Renames {
+    Remember,
+    Forget,
+}
+
+fn apply_json_to_selected(
+    resources: &mut [Resource],
+    ops: &Value,
+    target: &Selector,
+    origin: &str,
+    renames: Renames,
+) -> Result<()> {
     let ops = json6902::parse(ops).map_err(|e| e.in_file(origin))?;
     for res in resources.iter_mut() {
         if !selector::selects(target, res, Matching::Regex).map_err(|e| e.in_file(origin))? {
             continue;
         }
         let before = res.id();
+        // During a kustomize build every object carries internal annotations, so
+        // `metadata.annotations` always exists for a JSON patch; an empty map left
+        // over is dropped at output like any other empty annotations map.
+        if let Some(Value::Object(md)) = res.obj.get_mut("metadata") {
+            md.entry("annotations").or_insert_with(|| Value::Object(Map::new()));
+        }
         let mut doc = Value::Object(std::mem::take(&mut res.obj));
         let result = json6902::apply(&mut doc, &ops);
         res.obj = match doc {
@@ -165,7 +187,9 @@ fn apply_json_to_selected(resources: &mut [Resource], ops: &Value, target: &Sele
             }
         };
         result.map_err(|e| e.in_file(origin).for_resource(&before))?;
-        remember_if_renamed(res, before);
+        if renames == Renames::Remember {
+            remember_if_renamed(res, before);
+        }
     }
     Ok(())
 }
@@ -361,25 +385,29 @@ mod tests {
     #[test]
     fn json_patch_needs_a_target_and_reports_missing_paths() {
         let mut rs = vec![cm("one")];
-        let ops = json!([{"op": "replace", "path": "/data/zz", "value": "x"}]);
+        let ops = json!([{"op": "replace", "path": "/nodata/zz", "value": "x"}]);
         let e = apply_patch(&mut rs, &input(vec![ops.clone()], None), &Schema::default()).expect_err("fails");
         assert!(e.to_string().contains("must specify a target for JSON patch"), "{e}");
         let p = input(vec![ops], Some(Selector { kind: "ConfigMap".into(), ..Selector::default() }));
         let e = apply_patch(&mut rs, &p, &Schema::default()).expect_err("fails");
         assert!(
-            e.to_string().contains("replace operation does not apply: doc is missing path: /data/zz: missing value"),
+            e.to_string().contains("replace operation does not apply: doc is missing path: /nodata/zz: missing value"),
             "{e}"
         );
     }
 
     #[test]
-    fn json_patch_rename_is_remembered() {
-        let mut rs = vec![cm("one")];
+    fn json_patch_rename_is_remembered_by_patches_only() {
         let ops = json!([{"op": "replace", "path": "/metadata/name", "value": "two"}]);
-        apply_json6902(&mut rs, &input(vec![ops], Some(Selector { name: "one".into(), ..Selector::default() })))
-            .expect("applies");
+        let p = input(vec![ops], Some(Selector { name: "one".into(), ..Selector::default() }));
+        let mut rs = vec![cm("one")];
+        apply_patch(&mut rs, &p, &Schema::default()).expect("applies");
         assert_eq!(rs[0].name(), "two");
         assert!(rs[0].had_name("one"));
+        let mut rs = vec![cm("one")];
+        apply_json6902(&mut rs, &p).expect("applies");
+        assert_eq!(rs[0].name(), "two");
+        assert!(!rs[0].had_name("one"));
     }
 
     #[test]

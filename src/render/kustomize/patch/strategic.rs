@@ -409,18 +409,21 @@ fn merge_list(target: Option<Value>, patch: Option<Value>, schema: Node<'_>, vie
             d
         }
         None => {
-            let Some(mut p) = patch else { return Ok(Merged::Clear) };
-            if take_list_directive(&mut p)? == Directive::Delete {
-                return Ok(Merged::Clear);
-            }
+            // kyaml takes the patch list as it is here, without reading its
+            // directive, so a `- $patch: replace` element stays in the output.
+            let Some(p) = patch else { return Ok(Merged::Clear) };
             return merge_elements(p.clone(), Some(p), &keys, schema, view);
         }
     };
     merge_elements(dest, patch, &keys, schema, view)
 }
 
-/// `setAssociativeSequenceElements` / `setPrimitiveSequenceElements`: elements
-/// named by the patch first, in patch order, then the target's others.
+/// kyaml's `setAssociativeSequenceElements` (kyaml v0.18.1, the one in
+/// kubectl 1.32). Single-key lists come out as the patch's elements in patch
+/// order, then the target's others; for multi-key lists every target element is
+/// moved behind the new ones. Elements match on the keys that appear anywhere in
+/// the two lists, so a patch element missing one of them (e.g. `protocol`) does
+/// not meet a target element that has it, and is dropped.
 fn merge_elements(
     mut dest: Vec<Value>,
     patch: Option<Vec<Value>>,
@@ -438,75 +441,163 @@ fn merge_elements(
         }
         return Ok(Merged::Keep(Value::Array(out)));
     }
-    let key_values =
-        |e: &Value| -> Vec<String> { keys.iter().map(|k| e.get(k).map(scalar_string).unwrap_or_default()).collect() };
+    let tuple = |e: &Value| -> Vec<String> { keys.iter().map(|k| key_value(e, k).unwrap_or_default()).collect() };
     let mut values: Vec<Vec<String>> = Vec::new();
-    for e in patch.iter().chain(dest.iter()) {
-        if !e.is_object() {
-            continue;
-        }
-        let v = key_values(e);
+    for v in patch.iter().chain(dest.iter()).map(tuple) {
         if !values.contains(&v) {
             values.push(v);
         }
     }
-    let matches = |e: &Value, ks: &[String], vs: &[String]| {
-        e.is_object() && ks.iter().zip(vs).all(|(k, v)| e.get(k).map(scalar_string).unwrap_or_default() == *v)
-    };
+    if keys.len() > 1 {
+        merge_values(&mut values);
+    }
+    let present: Vec<usize> =
+        (0..keys.len()).filter(|&i| values.iter().any(|v| v.get(i).is_some_and(|x| !x.is_empty()))).collect();
+    let positions: Vec<usize> = if present.is_empty() { (0..keys.len()).collect() } else { present };
+    let valid_keys: Vec<String> = positions.iter().map(|&i| keys[i].clone()).collect();
     let element_schema = schema.elements();
     let mut items: Vec<Value> = Vec::new();
-    let mut keyless: Vec<Value> = Vec::new();
-    for value in &values {
-        let (vk, vv) = valid_keys(value, keys);
-        let ti = dest.iter().position(|e| matches(e, &vk, &vv));
-        let pe = patch.iter().find(|e| matches(e, &vk, &vv)).cloned();
-        if ti.is_none() && pe.is_none() && value.iter().all(String::is_empty) {
-            continue;
-        }
+    for v in &values {
+        let vv: Vec<String> = positions.iter().map(|&i| v[i].clone()).collect();
+        let (qk, qv) = query_keys(&valid_keys, &vv);
+        let ti = dest.iter().position(|e| element_matches(e, &qk, &qv));
+        let pe = patch.iter().find(|e| element_matches(e, &qk, &qv)).cloned();
         let merged = merge(ti.map(|i| dest[i].clone()), pe, element_schema, view)?;
-        let val = match merged {
+        let mut val = match merged {
             Merged::Keep(v) if v.as_object().is_some_and(|m| !m.is_empty()) => v,
             _ => {
-                dest.retain(|e| !matches(e, &vk, &vv));
+                element_setter(&mut dest, None, &valid_keys, &vv);
                 continue;
             }
         };
+        if let Value::Object(m) = &mut val {
+            for (k, x) in valid_keys.iter().zip(&vv) {
+                if !m.contains_key(k) && !x.is_empty() {
+                    m.insert(k.clone(), crate::render::yaml::parse::resolve_plain(x));
+                }
+            }
+        }
         if let Some(i) = ti {
             dest[i] = val.clone();
         }
-        match items.iter().position(|e| matches(e, &vk, &vv)) {
-            Some(i) => items[i] = val,
-            None => items.push(val),
-        }
+        element_setter(&mut items, Some(val), &valid_keys, &vv);
     }
-    if keys.len() == 1 {
-        // kyaml re-sets every target element into the result by key, so a
-        // duplicate key ends up as the target's last element with that key.
-        for e in dest {
-            let v = key_values(&e);
-            if !e.is_object() || v.iter().all(String::is_empty) {
-                keyless.push(e);
-                continue;
-            }
-            match items.iter().position(|x| matches(x, keys, &v)) {
-                Some(i) => items[i] = e,
-                None => items.push(e),
+    // appendListNode: re-set every target element into the result.
+    for e in dest {
+        let mut vals = Vec::new();
+        for k in &valid_keys {
+            match key_value(&e, k) {
+                Some(v) => vals.push(v),
+                None => items.push(e.clone()),
             }
         }
+        if valid_keys.len() > 1 {
+            element_setter(&mut items, None, &valid_keys, &vals);
+        }
+        element_setter(&mut items, Some(e), &valid_keys, &vals);
     }
-    items.extend(keyless);
     Ok(Merged::Keep(Value::Array(items)))
 }
 
-/// Keys whose values are present in this element (all keys when none are).
-fn valid_keys(value: &[String], keys: &[String]) -> (Vec<String>, Vec<String>) {
+/// A merge-key field as kyaml reads it: absent, null and empty read as nothing.
+fn key_value(e: &Value, key: &str) -> Option<String> {
+    let v = e.as_object()?.get(key)?;
+    match v {
+        Value::Null => None,
+        Value::Object(m) if m.is_empty() => None,
+        Value::Array(a) if a.is_empty() => None,
+        other => Some(scalar_string(other)).filter(|s| !s.is_empty()),
+    }
+}
+
+/// kyaml's `mergeValues`: key tuples that agree where both are set and share a
+/// value become one tuple holding the union of their values.
+fn merge_values(values: &mut [Vec<String>]) {
+    for i in 0..values.len() {
+        for j in 0..values.len() {
+            if let Some(m) = match_tuples(&values[i], &values[j]) {
+                values[i] = m.clone();
+                values[j] = m;
+            }
+        }
+    }
+}
+
+fn match_tuples(a: &[String], b: &[String]) -> Option<Vec<String>> {
+    if a.len() != b.len() {
+        return None;
+    }
+    let mut common = false;
+    let mut out = Vec::new();
+    for (x, y) in a.iter().zip(b) {
+        if x == y {
+            common = true;
+            out.push(x.clone());
+        } else if !x.is_empty() && !y.is_empty() {
+            return None;
+        } else {
+            out.push(if x.is_empty() { y.clone() } else { x.clone() });
+        }
+    }
+    common.then_some(out)
+}
+
+/// The keys an element lookup uses: those with a value in this tuple (all when none).
+fn query_keys(keys: &[String], values: &[String]) -> (Vec<String>, Vec<String>) {
     let (ks, vs): (Vec<String>, Vec<String>) =
-        keys.iter().zip(value).filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.clone(), v.clone())).unzip();
+        keys.iter().zip(values).filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.clone(), v.clone())).unzip();
     if ks.is_empty() {
-        (keys.to_vec(), value.to_vec())
+        (keys.to_vec(), values.to_vec())
     } else {
         (ks, vs)
     }
+}
+
+/// `MatchElementList`: a map element whose every key field has that value
+/// (an empty wanted value only needs the field to exist).
+fn element_matches(e: &Value, keys: &[String], values: &[String]) -> bool {
+    let Some(m) = e.as_object() else { return false };
+    keys.iter().zip(values).all(|(k, v)| match m.get(k) {
+        None => false,
+        Some(f) => v.is_empty() || scalar_string(f) == *v,
+    })
+}
+
+/// kyaml's `ElementSetter`: drops null and empty elements, replaces every
+/// element matching `values` on `keys` (keys beyond the values are not checked)
+/// with `element`, or removes them when `element` is `None`, and appends
+/// `element` when nothing matched. With no values at all nothing matches and
+/// every element is dropped, as in kyaml.
+fn element_setter(items: &mut Vec<Value>, element: Option<Value>, keys: &[String], values: &[String]) {
+    let mapping_setter = keys.first().is_some_and(|k| !k.is_empty()) && values.first().is_some_and(|v| !v.is_empty());
+    let checked = &keys[..values.len().min(keys.len())];
+    let mut found_any = false;
+    let mut out = Vec::with_capacity(items.len() + 1);
+    for x in items.drain(..) {
+        if x.is_null() || x.as_object().is_some_and(|m| m.is_empty()) {
+            continue;
+        }
+        if !x.is_object() && mapping_setter {
+            out.push(x);
+            continue;
+        }
+        if values.is_empty() || !element_matches(&x, checked, values) {
+            if !values.is_empty() {
+                out.push(x);
+            }
+            continue;
+        }
+        found_any = true;
+        if let Some(e) = &element {
+            out.push(e.clone());
+        }
+    }
+    if let Some(e) = element {
+        if !found_any {
+            out.push(e);
+        }
+    }
+    *items = out;
 }
 
 #[cfg(test)]
