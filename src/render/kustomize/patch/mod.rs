@@ -9,7 +9,7 @@ pub mod strategic;
 
 use crate::render::error::{Error, ErrorKind, Result};
 use crate::render::kustomize::kustomization::Selector;
-use crate::render::kustomize::selector::{self, Matching};
+use crate::render::kustomize::selector::{CompiledSelector, Matching};
 use crate::render::resource::{Gvk, ResId, Resource};
 use serde_json::{Map, Value};
 use strategic::{Merged, SchemaView};
@@ -53,7 +53,8 @@ fn classify(patch: &PatchInput) -> Result<Classified<'_>> {
     if let [list @ Value::Array(_)] = patch.docs.as_slice() {
         return Ok(Classified::Json(list));
     }
-    let objects: Vec<_> = patch.docs.iter().filter_map(Value::as_object).collect();
+    // Kustomize reads SMP documents as resources, which need a kind and a name.
+    let objects: Vec<_> = patch.docs.iter().filter_map(Value::as_object).filter(|o| is_resource(o)).collect();
     if objects.len() != patch.docs.len() {
         return Err(Error::new(
             ErrorKind::Patch,
@@ -64,6 +65,12 @@ fn classify(patch: &PatchInput) -> Result<Classified<'_>> {
         ));
     }
     Ok(Classified::Strategic(objects))
+}
+
+fn is_resource(o: &Map<String, Value>) -> bool {
+    let kind = o.get("kind").and_then(Value::as_str).unwrap_or("");
+    let name = o.get("metadata").and_then(|m| m.get("name")).and_then(Value::as_str).unwrap_or("");
+    !kind.is_empty() && !name.is_empty()
 }
 
 /// Applies one `patches:` entry (SMP or JSON 6902, classified from its content).
@@ -99,9 +106,10 @@ pub fn apply_patch(resources: &mut Vec<Resource>, patch: &PatchInput, schema: &S
                         ))
                     }
                 };
+                let target = CompiledSelector::new(target, Matching::Regex).map_err(|e| e.in_file(&patch.origin))?;
                 let mut selected = Vec::new();
                 for (i, res) in resources.iter().enumerate() {
-                    if selector::selects(target, res, Matching::Regex).map_err(|e| e.in_file(&patch.origin))? {
+                    if target.selects(res).map_err(|e| e.in_file(&patch.origin))? {
                         selected.push(i);
                     }
                 }
@@ -114,10 +122,13 @@ pub fn apply_patch(resources: &mut Vec<Resource>, patch: &PatchInput, schema: &S
 /// Applies one `patchesStrategicMerge:` entry (each document finds its target by id).
 pub fn apply_strategic_merge(resources: &mut Vec<Resource>, patch: &PatchInput, schema: &Schema) -> Result<()> {
     for doc in &patch.docs {
-        let Some(doc) = doc.as_object() else {
+        let Some(doc) = doc.as_object().filter(|o| is_resource(o)) else {
             return Err(Error::new(
                 ErrorKind::Patch,
-                format!("strategic merge patch {} is not a Kubernetes object; write a map with apiVersion, kind and metadata.name", patch.origin),
+                format!(
+                    "strategic merge patch {} is not a Kubernetes object; write a map with apiVersion, kind and metadata.name",
+                    patch.origin
+                ),
             ));
         };
         apply_by_id(resources, doc, patch, schema, false)?;
@@ -164,8 +175,9 @@ fn apply_json_to_selected(
     renames: Renames,
 ) -> Result<()> {
     let ops = json6902::parse(ops).map_err(|e| e.in_file(origin))?;
+    let target = CompiledSelector::new(target, Matching::Regex).map_err(|e| e.in_file(origin))?;
     for res in resources.iter_mut() {
-        if !selector::selects(target, res, Matching::Regex).map_err(|e| e.in_file(origin))? {
+        if !target.selects(res).map_err(|e| e.in_file(origin))? {
             continue;
         }
         let before = res.id();

@@ -347,7 +347,8 @@ fn merge_map(target: Option<Value>, patch: Option<Value>, schema: Node<'_>, view
     keys.sort();
     keys.dedup();
     for key in keys {
-        let t = dest.get(&key).cloned();
+        // Taken out (leaving a placeholder in place, so the key keeps its position).
+        let t = dest.get_mut(&key).map(Value::take);
         let p = patch.as_mut().and_then(|p| p.remove(&key));
         match merge(t, p, schema.field(&key), view)? {
             Merged::Clear => {
@@ -553,14 +554,17 @@ fn query_keys(keys: &[String], values: &[String]) -> (Vec<String>, Vec<String>) 
     }
 }
 
-/// `MatchElementList`: a map element whose every key field has that value
-/// (an empty wanted value only needs the field to exist).
+/// `MatchElementList`: a map element whose every key field has exactly that
+/// value (so an empty wanted value finds no element with a real key).
 fn element_matches(e: &Value, keys: &[String], values: &[String]) -> bool {
     let Some(m) = e.as_object() else { return false };
-    keys.iter().zip(values).all(|(k, v)| match m.get(k) {
-        None => false,
-        Some(f) => v.is_empty() || scalar_string(f) == *v,
-    })
+    keys.iter().zip(values).all(|(k, v)| m.get(k).is_some_and(|f| scalar_string(f) == *v))
+}
+
+/// `ElementSetter`'s field test: an empty wanted value only needs the field to exist.
+fn setter_field_matches(e: &Value, keys: &[String], values: &[String]) -> bool {
+    let Some(m) = e.as_object() else { return false };
+    keys.iter().zip(values).all(|(k, v)| m.get(k).is_some_and(|f| v.is_empty() || scalar_string(f) == *v))
 }
 
 /// kyaml's `ElementSetter`: drops null and empty elements, replaces every
@@ -581,7 +585,7 @@ fn element_setter(items: &mut Vec<Value>, element: Option<Value>, keys: &[String
             out.push(x);
             continue;
         }
-        if values.is_empty() || !element_matches(&x, checked, values) {
+        if values.is_empty() || !setter_field_matches(&x, checked, values) {
             if !values.is_empty() {
                 out.push(x);
             }
