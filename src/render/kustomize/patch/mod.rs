@@ -227,36 +227,24 @@ fn apply_by_id(
         &s(&["metadata", "name"]),
         &s(&["metadata", "namespace"]),
     );
-    let ns = |n: &str| if n.is_empty() { "default".to_string() } else { n.to_string() };
     let matching: Vec<usize> = resources
         .iter()
         .enumerate()
         .filter(|(_, r)| {
-            r.all_ids()
-                .iter()
-                .any(|rid| rid.gvk == id.gvk && rid.name == id.name && ns(&rid.namespace) == ns(&id.namespace))
+            r.all_ids().iter().any(|rid| {
+                rid.gvk == id.gvk && rid.name == id.name && rid.effective_namespace() == id.effective_namespace()
+            })
         })
         .map(|(i, _)| i)
         .collect();
-    match matching.len() {
-        0 => {
-            let detail = format!("no matches for Id {id}; failed to find unique target for patch {id}");
-            let msg = if from_patches {
-                format!("no resource matches strategic merge patch \"{id}\": {detail}")
-            } else {
-                detail
-            };
-            Err(Error::new(ErrorKind::Patch, msg).in_file(&patch.origin))
-        }
-        1 => apply_smp_to(resources, &matching, doc, patch, schema),
-        _ => Err(Error::new(
-            ErrorKind::Patch,
-            format!(
-                "multiple matches for Id {id}; failed to find unique target for patch {id}; give the patch a namespace"
-            ),
-        )
-        .in_file(&patch.origin)),
-    }
+    let detail = match matching.len() {
+        1 => return apply_smp_to(resources, &matching, doc, patch, schema),
+        0 => format!("no matches for Id {id}; failed to find unique target for patch {id}"),
+        _ => format!("multiple matches for Id {id}; failed to find unique target for patch {id}"),
+    };
+    let msg =
+        if from_patches { format!("no resource matches strategic merge patch \"{id}\": {detail}") } else { detail };
+    Err(Error::new(ErrorKind::Patch, msg).in_file(&patch.origin))
 }
 
 /// Kustomize's `ApplySmPatch`: merge a copy of the patch (with the target's
