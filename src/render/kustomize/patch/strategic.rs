@@ -207,17 +207,19 @@ fn take_map_directive(map: &mut Map<String, Value>) -> Result<Directive> {
     }
 }
 
-/// Removes a list's `- $patch: x` pseudo-element and says what it asked for.
+/// kyaml's `determineSequenceNodePatchStrategy`: the first element carrying a
+/// `$patch` key decides; if it has other keys too, the list merges and nothing
+/// is removed. Otherwise every element with that same `$patch` value goes.
 fn take_list_directive(list: &mut Vec<Value>) -> Result<Directive> {
-    let pos = list.iter().position(|e| e.as_object().is_some_and(|m| m.len() == 1 && m.contains_key(DIRECTIVE)));
-    match pos {
-        None => Ok(Directive::Merge),
-        Some(i) => {
-            let d = directive_of(&scalar_string(&list[i][DIRECTIVE]))?;
-            list.remove(i);
-            Ok(d)
-        }
+    let first = list.iter().find_map(|e| e.as_object().filter(|m| m.contains_key(DIRECTIVE)));
+    let Some(m) = first else { return Ok(Directive::Merge) };
+    if m.len() > 1 {
+        return Ok(Directive::Merge);
     }
+    let value = scalar_string(&m[DIRECTIVE]);
+    let d = directive_of(&value)?;
+    list.retain(|e| e.get(DIRECTIVE).is_none_or(|v| scalar_string(v) != value));
+    Ok(d)
 }
 
 /// A scalar as kyaml compares it (its YAML text); non-scalars compare as empty.
@@ -324,11 +326,8 @@ fn merge_map(target: Option<Value>, patch: Option<Value>, schema: Node<'_>, view
     };
     let Some(mut dest) = into_map(target) else {
         // Added wholesale: the patch value, cleaned of directives and nulls.
-        let Some(mut p) = patch else { return Ok(Merged::Clear) };
-        if take_map_directive(&mut p)? == Directive::Delete {
-            return Ok(Merged::Clear);
-        }
-        return clean_map(p, schema, view);
+        let Some(p) = patch else { return Ok(Merged::Clear) };
+        return clean(Value::Object(p), schema, view);
     };
     if patch_is_null {
         return Ok(Merged::Clear);
@@ -336,7 +335,7 @@ fn merge_map(target: Option<Value>, patch: Option<Value>, schema: Node<'_>, view
     if let Some(p) = patch.as_mut() {
         match take_map_directive(p)? {
             Directive::Delete => return Ok(Merged::Clear),
-            Directive::Replace => return clean_map(std::mem::take(p), schema, view),
+            Directive::Replace => return clean(Value::Object(std::mem::take(p)), schema, view),
             Directive::Merge => {}
         }
     }
@@ -376,11 +375,50 @@ fn typed_root<'a>(v: Option<&Value>, view: SchemaView<'a>) -> Option<Node<'a>> {
     }
 }
 
-/// A value added where the target had nothing: kyaml merges it with itself,
-/// which drops nulls and applies nested directives.
-fn clean_map(p: Map<String, Value>, schema: Node<'_>, view: SchemaView<'_>) -> Result<Merged> {
-    let v = Value::Object(p);
-    merge_map(Some(v.clone()), Some(v), schema, view)
+/// A value added where the target had nothing (or taken whole by `$patch:
+/// replace`): kyaml walks it as both target and patch, one node seen twice, so
+/// its own nulls and directives apply to it.
+fn clean(v: Value, schema: Node<'_>, view: SchemaView<'_>) -> Result<Merged> {
+    match v {
+        Value::Null => Ok(Merged::Clear),
+        Value::Object(mut m) => {
+            let schema = match schema {
+                Node::None => typed_root(Some(&Value::Object(m.clone())), view).unwrap_or(Node::None),
+                other => other,
+            };
+            if take_map_directive(&mut m)? == Directive::Delete {
+                return Ok(Merged::Clear);
+            }
+            let keys: Vec<String> = m.keys().cloned().collect();
+            for key in keys {
+                let f = m.get_mut(&key).map(Value::take).unwrap_or_default();
+                match clean(f, schema.field(&key), view)? {
+                    Merged::Clear => {
+                        m.shift_remove(&key);
+                    }
+                    Merged::Keep(v) => {
+                        m.insert(key, v);
+                    }
+                }
+            }
+            Ok(Merged::Keep(Value::Object(m)))
+        }
+        Value::Array(list) => match schema.merge_keys() {
+            None => Ok(Merged::Keep(Value::Array(list))),
+            Some(keys) => merge_elements(list, Source::Aliased, &keys, schema, view),
+        },
+        scalar => Ok(Merged::Keep(scalar)),
+    }
+}
+
+/// Where the patch side of a list merge comes from.
+enum Source {
+    /// No patch value for this list.
+    Absent,
+    /// A patch list distinct from the target.
+    Separate(Vec<Value>),
+    /// The target list is its own patch (see [`clean`]).
+    Aliased,
 }
 
 fn merge_list(target: Option<Value>, patch: Option<Value>, schema: Node<'_>, view: SchemaView<'_>) -> Result<Merged> {
@@ -400,8 +438,7 @@ fn merge_list(target: Option<Value>, patch: Option<Value>, schema: Node<'_>, vie
             if let Some(p) = patch.as_mut() {
                 match take_list_directive(p)? {
                     Directive::Replace => {
-                        let p = std::mem::take(p);
-                        return merge_elements(p.clone(), Some(p), &keys, schema, view);
+                        return merge_elements(std::mem::take(p), Source::Aliased, &keys, schema, view)
                     }
                     Directive::Delete => return Ok(Merged::Clear),
                     Directive::Merge => {}
@@ -413,10 +450,14 @@ fn merge_list(target: Option<Value>, patch: Option<Value>, schema: Node<'_>, vie
             // kyaml takes the patch list as it is here, without reading its
             // directive, so a `- $patch: replace` element stays in the output.
             let Some(p) = patch else { return Ok(Merged::Clear) };
-            return merge_elements(p.clone(), Some(p), &keys, schema, view);
+            return merge_elements(p, Source::Aliased, &keys, schema, view);
         }
     };
-    merge_elements(dest, patch, &keys, schema, view)
+    let source = match patch {
+        Some(p) => Source::Separate(p),
+        None => Source::Absent,
+    };
+    merge_elements(dest, source, &keys, schema, view)
 }
 
 /// kyaml's `setAssociativeSequenceElements` (kyaml v0.18.1, the one in
@@ -427,12 +468,16 @@ fn merge_list(target: Option<Value>, patch: Option<Value>, schema: Node<'_>, vie
 /// not meet a target element that has it, and is dropped.
 fn merge_elements(
     mut dest: Vec<Value>,
-    patch: Option<Vec<Value>>,
+    source: Source,
     keys: &[String],
     schema: Node<'_>,
     view: SchemaView<'_>,
 ) -> Result<Merged> {
-    let patch = patch.unwrap_or_default();
+    let aliased = matches!(source, Source::Aliased);
+    let mut patch = match source {
+        Source::Separate(p) => p,
+        Source::Absent | Source::Aliased => Vec::new(),
+    };
     if keys.is_empty() {
         let mut out: Vec<Value> = Vec::new();
         for v in patch.into_iter().chain(dest) {
@@ -462,8 +507,26 @@ fn merge_elements(
         let vv: Vec<String> = positions.iter().map(|&i| v[i].clone()).collect();
         let (qk, qv) = query_keys(&valid_keys, &vv);
         let ti = dest.iter().position(|e| element_matches(e, &qk, &qv));
-        let pe = patch.iter().find(|e| element_matches(e, &qk, &qv)).cloned();
-        let merged = merge(ti.map(|i| dest[i].clone()), pe, element_schema, view)?;
+        // kyaml mutates the nodes it merges: the target element in place (unless
+        // the patch element replaces it), and the patch element loses its
+        // `$patch` key, which matters when a key tuple is visited twice.
+        let (merged, write_back) = if aliased {
+            match ti {
+                Some(i) => (clean(dest[i].clone(), element_schema, view)?, true),
+                None => (Merged::Clear, false),
+            }
+        } else {
+            let pi = patch.iter().position(|e| element_matches(e, &qk, &qv));
+            let pe = pi.and_then(|i| patch.get_mut(i)).map(|e| {
+                let seen = e.clone();
+                if let Value::Object(m) = e {
+                    m.shift_remove(DIRECTIVE);
+                }
+                seen
+            });
+            let replaces = pe.as_ref().and_then(|e| e.get(DIRECTIVE)).and_then(Value::as_str) == Some("replace");
+            (merge(ti.map(|i| dest[i].clone()), pe, element_schema, view)?, !replaces)
+        };
         let mut val = match merged {
             Merged::Keep(v) if v.as_object().is_some_and(|m| !m.is_empty()) => v,
             _ => {
@@ -478,7 +541,7 @@ fn merge_elements(
                 }
             }
         }
-        if let Some(i) = ti {
+        if let (Some(i), true) = (ti, write_back) {
             dest[i] = val.clone();
         }
         element_setter(&mut items, Some(val), &valid_keys, &vv);
@@ -515,8 +578,10 @@ fn key_value(e: &Value, key: &str) -> Option<String> {
 /// value become one tuple holding the union of their values.
 fn merge_values(values: &mut [Vec<String>]) {
     for i in 0..values.len() {
+        // Go's `range` hands out element i once; later updates to it are not seen.
+        let first = values[i].clone();
         for j in 0..values.len() {
-            if let Some(m) = match_tuples(&values[i], &values[j]) {
+            if let Some(m) = match_tuples(&first, &values[j]) {
                 values[i] = m.clone();
                 values[j] = m;
             }
