@@ -403,9 +403,14 @@ fn clean(v: Value, schema: Node<'_>, view: SchemaView<'_>) -> Result<Merged> {
             }
             Ok(Merged::Keep(Value::Object(m)))
         }
-        Value::Array(list) => match schema.merge_keys() {
+        Value::Array(mut list) => match schema.merge_keys() {
             None => Ok(Merged::Keep(Value::Array(list))),
-            Some(keys) => merge_elements(list, Source::Aliased, &keys, schema, view),
+            // Below the top of an added value the list is present on both
+            // sides, so its directive is read (unlike in `merge_list`).
+            Some(keys) => match take_list_directive(&mut list)? {
+                Directive::Delete => Ok(Merged::Clear),
+                Directive::Replace | Directive::Merge => merge_elements(list, Source::Aliased, &keys, schema, view),
+            },
         },
         scalar => Ok(Merged::Keep(scalar)),
     }
