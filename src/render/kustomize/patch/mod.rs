@@ -1,18 +1,20 @@
 //! Patches (docs/kustomize-semantics.md §4): `patches` (SMP or JSON 6902, by target
 //! or by the patch's own id), `patchesStrategicMerge`, `patchesJson6902`.
-//! Target selection lives in `selector`; merge rules in `strategic`; RFC 6902 in
-//! `json6902`. This file classifies a patch, finds its targets and puts back what
+//! Target selection lives in `selector`; merge rules in `strategic`, the merge-key
+//! schema in `schema`; RFC 6902 in `json6902`. This file classifies a patch, finds its targets and puts back what
 //! kustomize puts back after a merge (name, kind, namespace, rename history).
 
 pub mod json6902;
+pub mod schema;
 pub mod strategic;
 
 use crate::render::error::{Error, ErrorKind, Result};
 use crate::render::kustomize::kustomization::Selector;
 use crate::render::kustomize::selector::{CompiledSelector, Matching};
 use crate::render::resource::{Gvk, ResId, Resource};
+use schema::SchemaView;
 use serde_json::{Map, Value};
-use strategic::{Merged, SchemaView};
+use strategic::Merged;
 
 /// A patch after loading: its parsed documents and where it came from.
 #[derive(Clone, Debug, Default)]
