@@ -107,3 +107,19 @@ fn bad_target_regex_and_label_selector_are_errors() {
         "{e}"
     );
 }
+
+#[test]
+fn legacy_json6902_needs_a_target_name_and_operations() {
+    let e = err("resources: [cm.yaml]\npatchesJson6902:\n- target: {kind: ConfigMap, version: v1}\n  patch: '[{\"op\": \"remove\", \"path\": \"/data\"}]'\n");
+    assert_eq!(
+        e.to_string(),
+        "patch failed: must specify the target name for patch inline patch \"[{\\\"op\\\": \\\"remove\\\", \\\"path\\\": \\\"/data\\\"}]\"; add 'name:' to the entry's target\n  via transformers of kustomization.yaml"
+    );
+    let e = err(
+        "resources: [cm.yaml]\npatchesJson6902:\n- target: {kind: ConfigMap, version: v1, name: x}\n  patch: '[]'\n",
+    );
+    assert_eq!(
+        e.to_string(),
+        "patch failed: patch appears to be empty; file=inline patch \"[]\"; give it at least one operation\n  via transformers of kustomization.yaml"
+    );
+}

@@ -146,9 +146,26 @@ pub fn apply_json6902(resources: &mut [Resource], patch: &PatchInput) -> Result<
             format!("must specify a target for patch {}; add 'target:' to the entry", patch.origin),
         )
     })?;
+    if target.name.is_empty() {
+        return Err(Error::new(
+            ErrorKind::Patch,
+            format!("must specify the target name for patch {}; add 'name:' to the entry's target", patch.origin),
+        ));
+    }
     let ops = match patch.docs.as_slice() {
+        [Value::Array(list)] if list.is_empty() => {
+            return Err(Error::new(
+                ErrorKind::Patch,
+                format!("patch appears to be empty; file={}; give it at least one operation", patch.origin),
+            ))
+        }
         [ops @ Value::Array(_)] => ops,
-        [] => return Ok(()),
+        [] => {
+            return Err(Error::new(
+                ErrorKind::Patch,
+                format!("patch appears to be empty; file={}; give it at least one operation", patch.origin),
+            ))
+        }
         _ => {
             return Err(Error::new(
                 ErrorKind::Patch,
