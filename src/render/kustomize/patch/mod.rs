@@ -218,6 +218,23 @@ fn apply_json_to_selected(
             }
         };
         result.map_err(|e| e.in_file(origin).for_resource(&before))?;
+        // Kustomize re-reads the patched object as a resource.
+        let missing = if res.kind().is_empty() {
+            Some("kind")
+        } else if res.name().is_empty() {
+            Some("metadata.name")
+        } else {
+            None
+        };
+        if let Some(field) = missing {
+            return Err(Error::new(
+                ErrorKind::Patch,
+                format!(
+                    "missing {field} in object after json patch {origin}; the patch must keep kind and metadata.name"
+                ),
+            )
+            .for_resource(&before));
+        }
         if renames == Renames::Remember {
             remember_if_renamed(res, before);
         }
