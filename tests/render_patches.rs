@@ -79,7 +79,7 @@ fn several_documents_with_one_target_are_refused() {
     let e = err("resources: [cm.yaml]\npatches:\n- target: {kind: ConfigMap}\n  patch: |-\n    kind: ConfigMap\n    metadata: {name: a}\n    ---\n    kind: ConfigMap\n    metadata: {name: b}\n");
     assert_eq!(
         e.to_string(),
-        "patch failed: Multiple Strategic-Merge Patches in one `patches` entry is not allowed to set `patches.target` field: [path: inline patch \"kind: ConfigMap metadata: {name: a} --- kind: ConfigMap meta\"]; split the documents into separate entries\n  via transformers of kustomization.yaml"
+        "patch failed: Multiple Strategic-Merge Patches in one `patches` entry is not allowed to set `patches.target` field: inline patch \"kind: ConfigMap metadata: {name: a} --- kind: ConfigMap meta\"; split the documents into separate entries\n  via transformers of kustomization.yaml"
     );
 }
 

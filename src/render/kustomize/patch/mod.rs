@@ -102,7 +102,7 @@ pub fn apply_patch(resources: &mut Vec<Resource>, patch: &PatchInput, schema: &S
                         return Err(Error::new(
                             ErrorKind::Patch,
                             format!(
-                                "Multiple Strategic-Merge Patches in one `patches` entry is not allowed to set `patches.target` field: [path: {}]; split the documents into separate entries",
+                                "Multiple Strategic-Merge Patches in one `patches` entry is not allowed to set `patches.target` field: {}; split the documents into separate entries",
                                 patch.origin
                             ),
                         ))
