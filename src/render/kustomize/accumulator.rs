@@ -1,10 +1,12 @@
 //! What a build gathers while it walks a kustomization tree: the resources, the
 //! transformer configuration (built-in field specs plus every `configurations:`
-//! file met so far) and the legacy vars. Nothing else lives here.
+//! file met so far, and the first `openapi:` schema met) and the legacy vars.
+//! Nothing else lives here.
 
 use crate::render::error::{Error, ErrorKind, Result};
 use crate::render::kustomize::fieldspec::FieldSpecTables;
 use crate::render::kustomize::kustomization::Var;
+use crate::render::kustomize::patch::Schema;
 use crate::render::resource::{Gvk, ResId, Resource};
 use std::collections::HashSet;
 
@@ -19,6 +21,9 @@ pub struct Accumulator {
     pub tables: FieldSpecTables,
     /// Vars declared so far.
     pub vars: Vec<Var>,
+    /// The first custom `openapi:` schema met in this part of the tree: kustomize
+    /// sets it once, globally, so it also serves the kustomizations above.
+    pub schema: Option<Schema>,
 }
 
 type IdKey = (Gvk, String, String);
@@ -29,7 +34,13 @@ fn key(id: &ResId) -> IdKey {
 
 impl Default for Accumulator {
     fn default() -> Self {
-        Accumulator { resources: Vec::new(), index: None, tables: FieldSpecTables::builtin(), vars: Vec::new() }
+        Accumulator {
+            resources: Vec::new(),
+            index: None,
+            tables: FieldSpecTables::builtin(),
+            vars: Vec::new(),
+            schema: None,
+        }
     }
 }
 
@@ -79,6 +90,9 @@ impl Accumulator {
         self.tables.merge(&sub.tables);
         for v in sub.vars {
             self.add_var(v)?;
+        }
+        if self.schema.is_none() {
+            self.schema = sub.schema;
         }
         Ok(())
     }

@@ -169,6 +169,10 @@ fn accumulate(
     stack: &mut Vec<PathBuf>,
 ) -> Result<()> {
     let shown = loader.display(file);
+    // kustomize reads `openapi:` when it loads a kustomization, before its resources.
+    if acc.schema.is_none() {
+        acc.schema = load_schema(loader, dir, kust)?;
+    }
     // 1. resources (bases were appended at load time)
     for entry in kust.resources.iter().flatten() {
         accumulate_resource(loader, dir, entry, acc, stack)
@@ -192,7 +196,7 @@ fn accumulate(
             .map_err(|e| e.via(format!("components of {shown} (entry '{entry}')")))?;
     }
     // 5. transformers, in the fixed order, then plugin configs
-    let schema = load_schema(loader, dir, kust)?;
+    let schema = acc.schema.clone().unwrap_or_default();
     let inputs = load_inputs(loader, dir, kust).map_err(|e| e.via(format!("patches or replacements of {shown}")))?;
     for t in transformers::builtin(kust, &acc.tables, inputs).map_err(|e| e.in_file(&shown))? {
         t.apply(acc.resources_mut(), &schema).map_err(|e| e.via(format!("transformers of {shown}")))?;
@@ -329,14 +333,14 @@ fn run_generators(
     Ok(())
 }
 
-fn load_schema(loader: &Loader<'_>, dir: &Path, kust: &Kustomization) -> Result<Schema> {
-    let Some(openapi) = &kust.openapi else { return Ok(Schema::default()) };
-    let Some(path) = openapi.get("path") else { return Ok(Schema::default()) };
+fn load_schema(loader: &Loader<'_>, dir: &Path, kust: &Kustomization) -> Result<Option<Schema>> {
+    let Some(openapi) = &kust.openapi else { return Ok(None) };
+    let Some(path) = openapi.get("path") else { return Ok(None) };
     let file = normalize(&dir.join(path));
     check_in_root(loader.fs, dir, &file)?;
     let mut docs = loader.read_documents(&file)?;
     let custom = if docs.is_empty() { None } else { Some(docs.remove(0).value) };
-    Ok(Schema { custom })
+    Ok(Some(Schema { custom }))
 }
 
 /// Reads the patch and replacement files a kustomization names.

@@ -66,7 +66,7 @@ pub fn fix(resources: &mut [Resource], rules: &[NameReference]) -> Result<()> {
                 };
                 let mut node = Value::Object(std::mem::take(&mut res.obj));
                 let outcome = walk(&mut node, &spec.segments(), false, &mut |leaf| {
-                    rewrite(leaf, referrer, &pool, role_ref_kind.as_deref())
+                    rewrite(leaf, referrer, &pool, &candidates, role_ref_kind.as_deref())
                 });
                 if let Value::Object(m) = node {
                     res.obj = m;
@@ -78,26 +78,37 @@ pub fn fix(resources: &mut [Resource], rules: &[NameReference]) -> Result<()> {
     Ok(())
 }
 
-fn rewrite(leaf: &mut Value, referrer: &Candidate, pool: &[&Candidate], role_ref_kind: Option<&str>) -> Result<()> {
+fn rewrite(
+    leaf: &mut Value,
+    referrer: &Candidate,
+    pool: &[&Candidate],
+    all: &[Candidate],
+    role_ref_kind: Option<&str>,
+) -> Result<()> {
     match leaf {
         Value::String(name) => {
-            if let Some(t) = select(name, None, referrer, pool, role_ref_kind)? {
+            if let Some(t) = select(name, None, referrer, pool, all, role_ref_kind)? {
                 *name = t.name;
             }
         }
         Value::Array(items) => {
             for item in items.iter_mut() {
-                rewrite(item, referrer, pool, role_ref_kind)?;
+                rewrite(item, referrer, pool, all, role_ref_kind)?;
             }
         }
-        Value::Object(map) => rewrite_map(map, referrer, pool)?,
+        Value::Object(map) => rewrite_map(map, referrer, pool, all)?,
         _ => {}
     }
     Ok(())
 }
 
 /// `{name, namespace?}` referrers (RBAC subjects, webhook services): both are updated.
-fn rewrite_map(map: &mut Map<String, Value>, referrer: &Candidate, pool: &[&Candidate]) -> Result<()> {
+fn rewrite_map(
+    map: &mut Map<String, Value>,
+    referrer: &Candidate,
+    pool: &[&Candidate],
+    all: &[Candidate],
+) -> Result<()> {
     let Some(name) = map.get("name").and_then(Value::as_str).map(str::to_string) else { return Ok(()) };
     let namespace = map.get("namespace").and_then(Value::as_str).map(str::to_string);
     if let Some(kind) = map.get("kind").and_then(Value::as_str) {
@@ -105,7 +116,7 @@ fn rewrite_map(map: &mut Map<String, Value>, referrer: &Candidate, pool: &[&Cand
             return Ok(());
         }
     }
-    if let Some(t) = select(&name, namespace.as_deref(), referrer, pool, None)? {
+    if let Some(t) = select(&name, namespace.as_deref(), referrer, pool, all, None)? {
         map.insert("name".into(), Value::String(t.name));
         if !t.namespace.is_empty() {
             map.insert("namespace".into(), Value::String(t.namespace));
@@ -121,6 +132,7 @@ fn select(
     old_namespace: Option<&str>,
     referrer: &Candidate,
     pool: &[&Candidate],
+    all: &[Candidate],
     role_ref_kind: Option<&str>,
 ) -> Result<Option<Target>> {
     let mut found: Vec<&Candidate> = pool
@@ -129,18 +141,26 @@ fn select(
         .filter(|c| c.previous.iter().any(|id| id.name == old_name))
         .filter(|c| role_ref_kind.is_none_or(|k| c.gvk.kind == k))
         .collect();
-    match old_namespace {
-        Some(ns) => {
-            found.retain(|c| c.cluster_scoped || c.previous.iter().any(|id| id.name == old_name && effective(id) == ns))
-        }
-        None => {
-            if !referrer.cluster_scoped {
-                let ns = referrer.current.effective_namespace().to_string();
-                found.retain(|c| {
-                    c.cluster_scoped || c.gvk.kind == "ServiceAccount" || c.current.effective_namespace() == ns
-                });
-            }
-        }
+    if let Some(ns) = old_namespace {
+        // Kustomize's `filterMapCandidatesByNamespace`: objects whose *original*
+        // namespace is `ns` if the referrer can see any such object, else those
+        // whose current namespace is `ns`; intermediate namespaces do not count,
+        // and cluster-scoped objects have none.
+        let referrer_ns = referrer.current.effective_namespace();
+        let visible = |c: &Candidate| {
+            referrer.cluster_scoped
+                || c.current.effective_namespace() == referrer_ns
+                || c.current.effective_namespace() == ns
+        };
+        let by_original = all.iter().any(|c| !c.cluster_scoped && visible(c) && original_namespace(c) == ns);
+        found.retain(|c| {
+            !c.cluster_scoped
+                && if by_original { original_namespace(c) == ns } else { c.current.effective_namespace() == ns }
+        });
+    }
+    if !referrer.cluster_scoped {
+        let ns = referrer.current.effective_namespace().to_string();
+        found.retain(|c| c.cluster_scoped || c.gvk.kind == "ServiceAccount" || c.current.effective_namespace() == ns);
     }
     if found.len() > 1 {
         let narrowed: Vec<&Candidate> = found
@@ -169,12 +189,9 @@ fn select(
     }
 }
 
-fn effective(id: &ResId) -> &str {
-    if id.namespace.is_empty() {
-        "default"
-    } else {
-        &id.namespace
-    }
+/// The effective namespace of the id an object was first read with.
+fn original_namespace(c: &Candidate) -> &str {
+    c.previous.first().unwrap_or(&c.current).effective_namespace()
 }
 
 fn target(c: &Candidate) -> Target {

@@ -22,22 +22,48 @@ pub enum Matching {
 /// Whether `res` is selected by `sel` (its original or current id for regexes,
 /// any id for exact matching), including label and annotation selectors.
 pub fn selects(sel: &Selector, res: &Resource, matching: Matching) -> Result<bool> {
-    let ids_match = match matching {
-        Matching::Regex => RegexSelector::new(sel)?.matches(res),
-        Matching::Exact => res.all_ids().iter().any(|id| exact_matches(sel, id)),
-    };
-    if !ids_match {
-        return Ok(false);
+    CompiledSelector::new(sel, matching)?.selects(res)
+}
+
+/// A selector parsed once (regexes, label selectors) to test many objects.
+pub struct CompiledSelector<'a> {
+    sel: &'a Selector,
+    regexes: Option<RegexSelector>,
+    labels: Option<Vec<Requirement>>,
+    annotations: Option<Vec<Requirement>>,
+}
+
+impl<'a> CompiledSelector<'a> {
+    /// Compiles `sel`; a bad regex or selector string is an error here.
+    pub fn new(sel: &'a Selector, matching: Matching) -> Result<CompiledSelector<'a>> {
+        let parse = |s: &str| if s.is_empty() { Ok(None) } else { parse_label_selector(s).map(Some) };
+        Ok(CompiledSelector {
+            sel,
+            regexes: match matching {
+                Matching::Regex => Some(RegexSelector::new(sel)?),
+                Matching::Exact => None,
+            },
+            labels: parse(&sel.label_selector)?,
+            annotations: parse(&sel.annotation_selector)?,
+        })
     }
-    let meta = res.obj.get("metadata");
-    let map = |field: &str| meta.and_then(|m| m.get(field)).and_then(Value::as_object);
-    if !sel.label_selector.is_empty() && !matches_label_selector(&sel.label_selector, map("labels"))? {
-        return Ok(false);
+
+    /// Whether `res` is selected.
+    pub fn selects(&self, res: &Resource) -> Result<bool> {
+        let ids_match = match &self.regexes {
+            Some(re) => re.matches(res),
+            None => res.all_ids().iter().any(|id| exact_matches(self.sel, id)),
+        };
+        if !ids_match {
+            return Ok(false);
+        }
+        let meta = res.obj.get("metadata");
+        let map = |field: &str| meta.and_then(|m| m.get(field)).and_then(Value::as_object);
+        let ok = |reqs: &Option<Vec<Requirement>>, m: Option<&Map<String, Value>>| {
+            reqs.as_ref().is_none_or(|r| requirements_match(r, m))
+        };
+        Ok(ok(&self.labels, map("labels")) && ok(&self.annotations, map("annotations")))
     }
-    if !sel.annotation_selector.is_empty() && !matches_label_selector(&sel.annotation_selector, map("annotations"))? {
-        return Ok(false);
-    }
-    Ok(true)
 }
 
 /// The compiled regexes of one selector; an empty field matches anything.
@@ -109,14 +135,17 @@ fn exact_matches(sel: &Selector, id: &ResId) -> bool {
 
 /// Whether `labels` satisfy a Kubernetes label selector string (`a=b,c!=d,x in (y),!k,k`).
 pub fn matches_label_selector(selector: &str, labels: Option<&Map<String, Value>>) -> Result<bool> {
-    let requirements = parse_label_selector(selector)?;
+    Ok(requirements_match(&parse_label_selector(selector)?, labels))
+}
+
+fn requirements_match(requirements: &[Requirement], labels: Option<&Map<String, Value>>) -> bool {
     let value = |key: &str| -> Option<String> {
         labels.and_then(|m| m.get(key)).map(|v| match v {
             Value::String(s) => s.clone(),
             other => other.to_string(),
         })
     };
-    Ok(requirements.iter().all(|r| r.matches(value(&r.key).as_deref())))
+    requirements.iter().all(|r| r.matches(value(&r.key).as_deref()))
 }
 
 /// One comma-separated term of a label selector.

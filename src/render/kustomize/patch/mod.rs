@@ -1,18 +1,20 @@
 //! Patches (docs/kustomize-semantics.md §4): `patches` (SMP or JSON 6902, by target
 //! or by the patch's own id), `patchesStrategicMerge`, `patchesJson6902`.
-//! Target selection lives in `selector`; merge rules in `strategic`; RFC 6902 in
-//! `json6902`. This file classifies a patch, finds its targets and puts back what
+//! Target selection lives in `selector`; merge rules in `strategic`, the merge-key
+//! schema in `schema`; RFC 6902 in `json6902`. This file classifies a patch, finds its targets and puts back what
 //! kustomize puts back after a merge (name, kind, namespace, rename history).
 
 pub mod json6902;
+pub mod schema;
 pub mod strategic;
 
 use crate::render::error::{Error, ErrorKind, Result};
 use crate::render::kustomize::kustomization::Selector;
-use crate::render::kustomize::selector::{self, Matching};
+use crate::render::kustomize::selector::{CompiledSelector, Matching};
 use crate::render::resource::{Gvk, ResId, Resource};
+use schema::SchemaView;
 use serde_json::{Map, Value};
-use strategic::{Merged, SchemaView};
+use strategic::Merged;
 
 /// A patch after loading: its parsed documents and where it came from.
 #[derive(Clone, Debug, Default)]
@@ -53,7 +55,8 @@ fn classify(patch: &PatchInput) -> Result<Classified<'_>> {
     if let [list @ Value::Array(_)] = patch.docs.as_slice() {
         return Ok(Classified::Json(list));
     }
-    let objects: Vec<_> = patch.docs.iter().filter_map(Value::as_object).collect();
+    // Kustomize reads SMP documents as resources, which need a kind and a name.
+    let objects: Vec<_> = patch.docs.iter().filter_map(Value::as_object).filter(|o| is_resource(o)).collect();
     if objects.len() != patch.docs.len() {
         return Err(Error::new(
             ErrorKind::Patch,
@@ -66,6 +69,12 @@ fn classify(patch: &PatchInput) -> Result<Classified<'_>> {
     Ok(Classified::Strategic(objects))
 }
 
+fn is_resource(o: &Map<String, Value>) -> bool {
+    let kind = o.get("kind").and_then(Value::as_str).unwrap_or("");
+    let name = o.get("metadata").and_then(|m| m.get("name")).and_then(Value::as_str).unwrap_or("");
+    !kind.is_empty() && !name.is_empty()
+}
+
 /// Applies one `patches:` entry (SMP or JSON 6902, classified from its content).
 pub fn apply_patch(resources: &mut Vec<Resource>, patch: &PatchInput, schema: &Schema) -> Result<()> {
     match classify(patch)? {
@@ -76,7 +85,7 @@ pub fn apply_patch(resources: &mut Vec<Resource>, patch: &PatchInput, schema: &S
                     format!("must specify a target for JSON patch {}; add 'target:' to the entry", patch.origin),
                 )
             })?;
-            apply_json_to_selected(resources, ops, target, &patch.origin)
+            apply_json_to_selected(resources, ops, target, &patch.origin, Renames::Remember)
         }
         Classified::Strategic(docs) => match &patch.target {
             None => {
@@ -93,15 +102,16 @@ pub fn apply_patch(resources: &mut Vec<Resource>, patch: &PatchInput, schema: &S
                         return Err(Error::new(
                             ErrorKind::Patch,
                             format!(
-                                "Multiple Strategic-Merge Patches in one `patches` entry is not allowed to set `patches.target` field: [path: {}]; split the documents into separate entries",
+                                "Multiple Strategic-Merge Patches in one `patches` entry is not allowed to set `patches.target` field: {}; split the documents into separate entries",
                                 patch.origin
                             ),
                         ))
                     }
                 };
+                let target = CompiledSelector::new(target, Matching::Regex).map_err(|e| e.in_file(&patch.origin))?;
                 let mut selected = Vec::new();
                 for (i, res) in resources.iter().enumerate() {
-                    if selector::selects(target, res, Matching::Regex).map_err(|e| e.in_file(&patch.origin))? {
+                    if target.selects(res).map_err(|e| e.in_file(&patch.origin))? {
                         selected.push(i);
                     }
                 }
@@ -114,10 +124,13 @@ pub fn apply_patch(resources: &mut Vec<Resource>, patch: &PatchInput, schema: &S
 /// Applies one `patchesStrategicMerge:` entry (each document finds its target by id).
 pub fn apply_strategic_merge(resources: &mut Vec<Resource>, patch: &PatchInput, schema: &Schema) -> Result<()> {
     for doc in &patch.docs {
-        let Some(doc) = doc.as_object() else {
+        let Some(doc) = doc.as_object().filter(|o| is_resource(o)) else {
             return Err(Error::new(
                 ErrorKind::Patch,
-                format!("strategic merge patch {} is not a Kubernetes object; write a map with apiVersion, kind and metadata.name", patch.origin),
+                format!(
+                    "strategic merge patch {} is not a Kubernetes object; write a map with apiVersion, kind and metadata.name",
+                    patch.origin
+                ),
             ));
         };
         apply_by_id(resources, doc, patch, schema, false)?;
@@ -133,9 +146,26 @@ pub fn apply_json6902(resources: &mut [Resource], patch: &PatchInput) -> Result<
             format!("must specify a target for patch {}; add 'target:' to the entry", patch.origin),
         )
     })?;
+    if target.name.is_empty() {
+        return Err(Error::new(
+            ErrorKind::Patch,
+            format!("must specify the target name for patch {}; add 'name:' to the entry's target", patch.origin),
+        ));
+    }
     let ops = match patch.docs.as_slice() {
+        [Value::Array(list)] if list.is_empty() => {
+            return Err(Error::new(
+                ErrorKind::Patch,
+                format!("patch appears to be empty; file={}; give it at least one operation", patch.origin),
+            ))
+        }
         [ops @ Value::Array(_)] => ops,
-        [] => return Ok(()),
+        [] => {
+            return Err(Error::new(
+                ErrorKind::Patch,
+                format!("patch appears to be empty; file={}; give it at least one operation", patch.origin),
+            ))
+        }
         _ => {
             return Err(Error::new(
                 ErrorKind::Patch,
@@ -143,16 +173,39 @@ pub fn apply_json6902(resources: &mut [Resource], patch: &PatchInput) -> Result<
             ))
         }
     };
-    apply_json_to_selected(resources, ops, target, &patch.origin)
+    // Unlike `patches`, the legacy transformer does not store the previous id,
+    // so references to a renamed object keep the old name (checked with kubectl).
+    apply_json_to_selected(resources, ops, target, &patch.origin, Renames::Forget)
 }
 
-fn apply_json_to_selected(resources: &mut [Resource], ops: &Value, target: &Selector, origin: &str) -> Result<()> {
+/// Whether a JSON patch that renames an object leaves the old id behind for
+/// name-reference fixing.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Renames {
+    Remember,
+    Forget,
+}
+
+fn apply_json_to_selected(
+    resources: &mut [Resource],
+    ops: &Value,
+    target: &Selector,
+    origin: &str,
+    renames: Renames,
+) -> Result<()> {
     let ops = json6902::parse(ops).map_err(|e| e.in_file(origin))?;
+    let target = CompiledSelector::new(target, Matching::Regex).map_err(|e| e.in_file(origin))?;
     for res in resources.iter_mut() {
-        if !selector::selects(target, res, Matching::Regex).map_err(|e| e.in_file(origin))? {
+        if !target.selects(res).map_err(|e| e.in_file(origin))? {
             continue;
         }
         let before = res.id();
+        // During a kustomize build every object carries internal annotations, so
+        // `metadata.annotations` always exists for a JSON patch; an empty map left
+        // over is dropped at output like any other empty annotations map.
+        if let Some(Value::Object(md)) = res.obj.get_mut("metadata") {
+            md.entry("annotations").or_insert_with(|| Value::Object(Map::new()));
+        }
         let mut doc = Value::Object(std::mem::take(&mut res.obj));
         let result = json6902::apply(&mut doc, &ops);
         res.obj = match doc {
@@ -165,7 +218,26 @@ fn apply_json_to_selected(resources: &mut [Resource], ops: &Value, target: &Sele
             }
         };
         result.map_err(|e| e.in_file(origin).for_resource(&before))?;
-        remember_if_renamed(res, before);
+        // Kustomize re-reads the patched object as a resource.
+        let missing = if res.kind().is_empty() {
+            Some("kind")
+        } else if res.name().is_empty() {
+            Some("metadata.name")
+        } else {
+            None
+        };
+        if let Some(field) = missing {
+            return Err(Error::new(
+                ErrorKind::Patch,
+                format!(
+                    "missing {field} in object after json patch {origin}; the patch must keep kind and metadata.name"
+                ),
+            )
+            .for_resource(&before));
+        }
+        if renames == Renames::Remember {
+            remember_if_renamed(res, before);
+        }
     }
     Ok(())
 }
@@ -191,36 +263,24 @@ fn apply_by_id(
         &s(&["metadata", "name"]),
         &s(&["metadata", "namespace"]),
     );
-    let ns = |n: &str| if n.is_empty() { "default".to_string() } else { n.to_string() };
     let matching: Vec<usize> = resources
         .iter()
         .enumerate()
         .filter(|(_, r)| {
-            r.all_ids()
-                .iter()
-                .any(|rid| rid.gvk == id.gvk && rid.name == id.name && ns(&rid.namespace) == ns(&id.namespace))
+            r.all_ids().iter().any(|rid| {
+                rid.gvk == id.gvk && rid.name == id.name && rid.effective_namespace() == id.effective_namespace()
+            })
         })
         .map(|(i, _)| i)
         .collect();
-    match matching.len() {
-        0 => {
-            let detail = format!("no matches for Id {id}; failed to find unique target for patch {id}");
-            let msg = if from_patches {
-                format!("no resource matches strategic merge patch \"{id}\": {detail}")
-            } else {
-                detail
-            };
-            Err(Error::new(ErrorKind::Patch, msg).in_file(&patch.origin))
-        }
-        1 => apply_smp_to(resources, &matching, doc, patch, schema),
-        _ => Err(Error::new(
-            ErrorKind::Patch,
-            format!(
-                "multiple matches for Id {id}; failed to find unique target for patch {id}; give the patch a namespace"
-            ),
-        )
-        .in_file(&patch.origin)),
-    }
+    let detail = match matching.len() {
+        1 => return apply_smp_to(resources, &matching, doc, patch, schema),
+        0 => format!("no matches for Id {id}; failed to find unique target for patch {id}"),
+        _ => format!("multiple matches for Id {id}; failed to find unique target for patch {id}"),
+    };
+    let msg =
+        if from_patches { format!("no resource matches strategic merge patch \"{id}\": {detail}") } else { detail };
+    Err(Error::new(ErrorKind::Patch, msg).in_file(&patch.origin))
 }
 
 /// Kustomize's `ApplySmPatch`: merge a copy of the patch (with the target's
@@ -361,25 +421,29 @@ mod tests {
     #[test]
     fn json_patch_needs_a_target_and_reports_missing_paths() {
         let mut rs = vec![cm("one")];
-        let ops = json!([{"op": "replace", "path": "/data/zz", "value": "x"}]);
+        let ops = json!([{"op": "replace", "path": "/nodata/zz", "value": "x"}]);
         let e = apply_patch(&mut rs, &input(vec![ops.clone()], None), &Schema::default()).expect_err("fails");
         assert!(e.to_string().contains("must specify a target for JSON patch"), "{e}");
         let p = input(vec![ops], Some(Selector { kind: "ConfigMap".into(), ..Selector::default() }));
         let e = apply_patch(&mut rs, &p, &Schema::default()).expect_err("fails");
         assert!(
-            e.to_string().contains("replace operation does not apply: doc is missing path: /data/zz: missing value"),
+            e.to_string().contains("replace operation does not apply: doc is missing path: /nodata/zz: missing value"),
             "{e}"
         );
     }
 
     #[test]
-    fn json_patch_rename_is_remembered() {
-        let mut rs = vec![cm("one")];
+    fn json_patch_rename_is_remembered_by_patches_only() {
         let ops = json!([{"op": "replace", "path": "/metadata/name", "value": "two"}]);
-        apply_json6902(&mut rs, &input(vec![ops], Some(Selector { name: "one".into(), ..Selector::default() })))
-            .expect("applies");
+        let p = input(vec![ops], Some(Selector { name: "one".into(), ..Selector::default() }));
+        let mut rs = vec![cm("one")];
+        apply_patch(&mut rs, &p, &Schema::default()).expect("applies");
         assert_eq!(rs[0].name(), "two");
         assert!(rs[0].had_name("one"));
+        let mut rs = vec![cm("one")];
+        apply_json6902(&mut rs, &p).expect("applies");
+        assert_eq!(rs[0].name(), "two");
+        assert!(!rs[0].had_name("one"));
     }
 
     #[test]

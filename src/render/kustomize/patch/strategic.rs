@@ -8,175 +8,11 @@
 //! The merge is a pure function of (target, patch, schema); the caller restores
 //! name/kind/namespace and decides what an emptied object means.
 
+use super::schema::{Node, SchemaView};
 use crate::render::error::{Error, ErrorKind, Result};
 use serde_json::{Map, Value};
-use std::collections::HashMap;
-use std::sync::LazyLock;
 
 const DIRECTIVE: &str = "$patch";
-
-/// One `field` row of the built-in table.
-#[derive(Debug)]
-pub(crate) struct FieldRow {
-    child: Option<String>,
-    /// `x-kubernetes-patch-strategy`, when the field has one.
-    strategy: Option<String>,
-    keys: Vec<String>,
-}
-
-/// The built-in schema facts: root type per apiVersion/kind, fields per type.
-#[derive(Debug, Default)]
-struct Table {
-    roots: HashMap<(String, String), String>,
-    fields: HashMap<(String, String), FieldRow>,
-}
-
-static BUILTIN: LazyLock<Table> = LazyLock::new(|| {
-    let mut t = Table::default();
-    let dash = |s: &str| if s == "-" || s.is_empty() { None } else { Some(s.to_string()) };
-    for line in include_str!("../tables/mergekeys.tsv").lines().filter(|l| !l.starts_with('#')).skip(1) {
-        match line.split('\t').collect::<Vec<_>>().as_slice() {
-            ["kind", api_version, kind, root, ..] => {
-                t.roots.insert((api_version.to_string(), kind.to_string()), root.to_string());
-            }
-            ["field", ty, field, child, strategy, keys, ..] => {
-                let keys = dash(keys).map(|k| k.split(',').map(str::to_string).collect()).unwrap_or_default();
-                t.fields.insert(
-                    (ty.to_string(), field.to_string()),
-                    FieldRow { child: dash(child), strategy: dash(strategy), keys },
-                );
-            }
-            _ => {}
-        }
-    }
-    t
-});
-
-/// Where the merge stands in the schema.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Node<'a> {
-    /// No schema: nested objects carrying apiVersion/kind get theirs looked up.
-    None,
-    /// Known to the schema, but nothing below merges by key.
-    Opaque,
-    /// A built-in table type.
-    Type(&'a str),
-    /// A built-in list field (its strategy, keys and element type).
-    List(&'a FieldRow),
-    /// A node of a custom OpenAPI document (`doc` resolves `$ref`s).
-    Custom { node: &'a Value, doc: &'a Value },
-}
-
-/// The schema a merge consults: the built-in table, or a custom document that
-/// replaces it entirely (kyaml's `SetSchema` does the same).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct SchemaView<'a> {
-    pub custom: Option<&'a Value>,
-}
-
-impl<'a> SchemaView<'a> {
-    /// The schema of a whole object of this apiVersion/kind.
-    pub(crate) fn root(&self, api_version: &str, kind: &str) -> Node<'a> {
-        match self.custom {
-            None => match BUILTIN.roots.get(&(api_version.to_string(), kind.to_string())) {
-                Some(root) => Node::Type(root.as_str()),
-                None => Node::None,
-            },
-            Some(doc) => custom_root(doc, api_version, kind),
-        }
-    }
-}
-
-fn custom_root<'a>(doc: &'a Value, api_version: &str, kind: &str) -> Node<'a> {
-    let (group, version) = match api_version.rsplit_once('/') {
-        Some((g, v)) => (g, v),
-        None => ("", api_version),
-    };
-    let Some(defs) = doc.get("definitions").and_then(Value::as_object) else { return Node::None };
-    for def in defs.values() {
-        let gvks = def.get("x-kubernetes-group-version-kind").and_then(Value::as_array);
-        let hit = gvks.into_iter().flatten().any(|g| {
-            let s = |k: &str| g.get(k).and_then(Value::as_str).unwrap_or("");
-            s("group") == group && s("version") == version && s("kind") == kind
-        });
-        if hit {
-            return Node::Custom { node: def, doc };
-        }
-    }
-    Node::None
-}
-
-/// Follows `$ref: "#/definitions/x"` inside a custom document.
-fn resolve<'a>(node: &'a Value, doc: &'a Value) -> &'a Value {
-    let mut cur = node;
-    for _ in 0..32 {
-        let Some(r) = cur.get("$ref").and_then(Value::as_str) else { return cur };
-        let Some(name) = r.strip_prefix("#/definitions/") else { return cur };
-        match doc.get("definitions").and_then(|d| d.get(name)) {
-            Some(next) => cur = next,
-            None => return cur,
-        }
-    }
-    cur
-}
-
-impl<'a> Node<'a> {
-    fn field(self, key: &str) -> Node<'a> {
-        match self {
-            Node::None => Node::None,
-            Node::Opaque | Node::List(_) => Node::Opaque,
-            Node::Type(ty) => match BUILTIN.fields.get(&(ty.to_string(), key.to_string())) {
-                Some(row) if row.strategy.is_some() => Node::List(row),
-                Some(FieldRow { child: Some(child), .. }) => Node::Type(child.as_str()),
-                _ => Node::Opaque,
-            },
-            Node::Custom { node, doc } => {
-                let node = resolve(node, doc);
-                let prop = node
-                    .get("properties")
-                    .and_then(|p| p.get(key))
-                    .or_else(|| node.get("additionalProperties").filter(|a| a.is_object()));
-                match prop {
-                    Some(p) => Node::Custom { node: p, doc },
-                    None => Node::Opaque,
-                }
-            }
-        }
-    }
-
-    fn elements(self) -> Node<'a> {
-        match self {
-            Node::None => Node::None,
-            Node::List(row) => row.child.as_deref().map_or(Node::Opaque, Node::Type),
-            Node::Custom { node, doc } => match resolve(node, doc).get("items") {
-                Some(items) => Node::Custom { node: items, doc },
-                None => Node::Opaque,
-            },
-            _ => Node::Opaque,
-        }
-    }
-
-    /// The merge keys of an associative list (empty for a list of scalars), or
-    /// `None` when the list has no merge strategy and is replaced.
-    fn merge_keys(self) -> Option<Vec<String>> {
-        let (strategy, keys) = match self {
-            Node::List(row) => (row.strategy.clone().unwrap_or_default(), row.keys.clone()),
-            Node::Custom { node, doc } => {
-                let node = if node.get("x-kubernetes-patch-strategy").is_some() { node } else { resolve(node, doc) };
-                let strategy = node.get("x-kubernetes-patch-strategy").and_then(Value::as_str).unwrap_or("");
-                let list_keys: Option<Vec<String>> = node
-                    .get("x-kubernetes-list-map-keys")
-                    .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect());
-                let key = node.get("x-kubernetes-patch-merge-key").and_then(Value::as_str);
-                let keys = list_keys.unwrap_or_else(|| key.map(|k| vec![k.to_string()]).unwrap_or_default());
-                (strategy.to_string(), keys)
-            }
-            _ => return None,
-        };
-        strategy.split(',').any(|s| s == "merge").then_some(keys)
-    }
-}
 
 /// What a `$patch` directive asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -207,17 +43,19 @@ fn take_map_directive(map: &mut Map<String, Value>) -> Result<Directive> {
     }
 }
 
-/// Removes a list's `- $patch: x` pseudo-element and says what it asked for.
+/// kyaml's `determineSequenceNodePatchStrategy`: the first element carrying a
+/// `$patch` key decides; if it has other keys too, the list merges and nothing
+/// is removed. Otherwise every element with that same `$patch` value goes.
 fn take_list_directive(list: &mut Vec<Value>) -> Result<Directive> {
-    let pos = list.iter().position(|e| e.as_object().is_some_and(|m| m.len() == 1 && m.contains_key(DIRECTIVE)));
-    match pos {
-        None => Ok(Directive::Merge),
-        Some(i) => {
-            let d = directive_of(&scalar_string(&list[i][DIRECTIVE]))?;
-            list.remove(i);
-            Ok(d)
-        }
+    let first = list.iter().find_map(|e| e.as_object().filter(|m| m.contains_key(DIRECTIVE)));
+    let Some(m) = first else { return Ok(Directive::Merge) };
+    if m.len() > 1 {
+        return Ok(Directive::Merge);
     }
+    let value = m.get(DIRECTIVE).map(scalar_string).unwrap_or_default();
+    let d = directive_of(&value)?;
+    list.retain(|e| e.get(DIRECTIVE).is_none_or(|v| scalar_string(v) != value));
+    Ok(d)
 }
 
 /// A scalar as kyaml compares it (its YAML text); non-scalars compare as empty.
@@ -324,11 +162,8 @@ fn merge_map(target: Option<Value>, patch: Option<Value>, schema: Node<'_>, view
     };
     let Some(mut dest) = into_map(target) else {
         // Added wholesale: the patch value, cleaned of directives and nulls.
-        let Some(mut p) = patch else { return Ok(Merged::Clear) };
-        if take_map_directive(&mut p)? == Directive::Delete {
-            return Ok(Merged::Clear);
-        }
-        return clean_map(p, schema, view);
+        let Some(p) = patch else { return Ok(Merged::Clear) };
+        return clean(Value::Object(p), schema, view);
     };
     if patch_is_null {
         return Ok(Merged::Clear);
@@ -336,7 +171,7 @@ fn merge_map(target: Option<Value>, patch: Option<Value>, schema: Node<'_>, view
     if let Some(p) = patch.as_mut() {
         match take_map_directive(p)? {
             Directive::Delete => return Ok(Merged::Clear),
-            Directive::Replace => return clean_map(std::mem::take(p), schema, view),
+            Directive::Replace => return clean(Value::Object(std::mem::take(p)), schema, view),
             Directive::Merge => {}
         }
     }
@@ -347,7 +182,8 @@ fn merge_map(target: Option<Value>, patch: Option<Value>, schema: Node<'_>, view
     keys.sort();
     keys.dedup();
     for key in keys {
-        let t = dest.get(&key).cloned();
+        // Taken out (leaving a placeholder in place, so the key keeps its position).
+        let t = dest.get_mut(&key).map(Value::take);
         let p = patch.as_mut().and_then(|p| p.remove(&key));
         match merge(t, p, schema.field(&key), view)? {
             Merged::Clear => {
@@ -375,11 +211,55 @@ fn typed_root<'a>(v: Option<&Value>, view: SchemaView<'a>) -> Option<Node<'a>> {
     }
 }
 
-/// A value added where the target had nothing: kyaml merges it with itself,
-/// which drops nulls and applies nested directives.
-fn clean_map(p: Map<String, Value>, schema: Node<'_>, view: SchemaView<'_>) -> Result<Merged> {
-    let v = Value::Object(p);
-    merge_map(Some(v.clone()), Some(v), schema, view)
+/// A value added where the target had nothing (or taken whole by `$patch:
+/// replace`): kyaml walks it as both target and patch, one node seen twice, so
+/// its own nulls and directives apply to it.
+fn clean(v: Value, schema: Node<'_>, view: SchemaView<'_>) -> Result<Merged> {
+    match v {
+        Value::Null => Ok(Merged::Clear),
+        Value::Object(mut m) => {
+            let schema = match schema {
+                Node::None => typed_root(Some(&Value::Object(m.clone())), view).unwrap_or(Node::None),
+                other => other,
+            };
+            if take_map_directive(&mut m)? == Directive::Delete {
+                return Ok(Merged::Clear);
+            }
+            let keys: Vec<String> = m.keys().cloned().collect();
+            for key in keys {
+                let f = m.get_mut(&key).map(Value::take).unwrap_or_default();
+                match clean(f, schema.field(&key), view)? {
+                    Merged::Clear => {
+                        m.shift_remove(&key);
+                    }
+                    Merged::Keep(v) => {
+                        m.insert(key, v);
+                    }
+                }
+            }
+            Ok(Merged::Keep(Value::Object(m)))
+        }
+        Value::Array(mut list) => match schema.merge_keys() {
+            None => Ok(Merged::Keep(Value::Array(list))),
+            // Below the top of an added value the list is present on both
+            // sides, so its directive is read (unlike in `merge_list`).
+            Some(keys) => match take_list_directive(&mut list)? {
+                Directive::Delete => Ok(Merged::Clear),
+                Directive::Replace | Directive::Merge => merge_elements(list, Source::Aliased, &keys, schema, view),
+            },
+        },
+        scalar => Ok(Merged::Keep(scalar)),
+    }
+}
+
+/// Where the patch side of a list merge comes from.
+enum Source {
+    /// No patch value for this list.
+    Absent,
+    /// A patch list distinct from the target.
+    Separate(Vec<Value>),
+    /// The target list is its own patch (see [`clean`]).
+    Aliased,
 }
 
 fn merge_list(target: Option<Value>, patch: Option<Value>, schema: Node<'_>, view: SchemaView<'_>) -> Result<Merged> {
@@ -399,8 +279,7 @@ fn merge_list(target: Option<Value>, patch: Option<Value>, schema: Node<'_>, vie
             if let Some(p) = patch.as_mut() {
                 match take_list_directive(p)? {
                     Directive::Replace => {
-                        let p = std::mem::take(p);
-                        return merge_elements(p.clone(), Some(p), &keys, schema, view);
+                        return merge_elements(std::mem::take(p), Source::Aliased, &keys, schema, view)
                     }
                     Directive::Delete => return Ok(Merged::Clear),
                     Directive::Merge => {}
@@ -409,26 +288,37 @@ fn merge_list(target: Option<Value>, patch: Option<Value>, schema: Node<'_>, vie
             d
         }
         None => {
-            let Some(mut p) = patch else { return Ok(Merged::Clear) };
-            if take_list_directive(&mut p)? == Directive::Delete {
-                return Ok(Merged::Clear);
-            }
-            return merge_elements(p.clone(), Some(p), &keys, schema, view);
+            // kyaml takes the patch list as it is here, without reading its
+            // directive, so a `- $patch: replace` element stays in the output.
+            let Some(p) = patch else { return Ok(Merged::Clear) };
+            return merge_elements(p, Source::Aliased, &keys, schema, view);
         }
     };
-    merge_elements(dest, patch, &keys, schema, view)
+    let source = match patch {
+        Some(p) => Source::Separate(p),
+        None => Source::Absent,
+    };
+    merge_elements(dest, source, &keys, schema, view)
 }
 
-/// `setAssociativeSequenceElements` / `setPrimitiveSequenceElements`: elements
-/// named by the patch first, in patch order, then the target's others.
+/// kyaml's `setAssociativeSequenceElements` (kyaml v0.18.1, the one in
+/// kubectl 1.32). Single-key lists come out as the patch's elements in patch
+/// order, then the target's others; for multi-key lists every target element is
+/// moved behind the new ones. Elements match on the keys that appear anywhere in
+/// the two lists, so a patch element missing one of them (e.g. `protocol`) does
+/// not meet a target element that has it, and is dropped.
 fn merge_elements(
     mut dest: Vec<Value>,
-    patch: Option<Vec<Value>>,
+    source: Source,
     keys: &[String],
     schema: Node<'_>,
     view: SchemaView<'_>,
 ) -> Result<Merged> {
-    let patch = patch.unwrap_or_default();
+    let aliased = matches!(source, Source::Aliased);
+    let mut patch = match source {
+        Source::Separate(p) => p,
+        Source::Absent | Source::Aliased => Vec::new(),
+    };
     if keys.is_empty() {
         let mut out: Vec<Value> = Vec::new();
         for v in patch.into_iter().chain(dest) {
@@ -438,75 +328,186 @@ fn merge_elements(
         }
         return Ok(Merged::Keep(Value::Array(out)));
     }
-    let key_values =
-        |e: &Value| -> Vec<String> { keys.iter().map(|k| e.get(k).map(scalar_string).unwrap_or_default()).collect() };
+    let tuple = |e: &Value| -> Vec<String> { keys.iter().map(|k| key_value(e, k).unwrap_or_default()).collect() };
     let mut values: Vec<Vec<String>> = Vec::new();
-    for e in patch.iter().chain(dest.iter()) {
-        if !e.is_object() {
-            continue;
-        }
-        let v = key_values(e);
+    for v in patch.iter().chain(dest.iter()).map(tuple) {
         if !values.contains(&v) {
             values.push(v);
         }
     }
-    let matches = |e: &Value, ks: &[String], vs: &[String]| {
-        e.is_object() && ks.iter().zip(vs).all(|(k, v)| e.get(k).map(scalar_string).unwrap_or_default() == *v)
-    };
+    if keys.len() > 1 {
+        merge_values(&mut values);
+    }
+    let present: Vec<usize> =
+        (0..keys.len()).filter(|&i| values.iter().any(|v| v.get(i).is_some_and(|x| !x.is_empty()))).collect();
+    let positions: Vec<usize> = if present.is_empty() { (0..keys.len()).collect() } else { present };
+    let valid_keys: Vec<String> = positions.iter().map(|&i| keys[i].clone()).collect();
     let element_schema = schema.elements();
     let mut items: Vec<Value> = Vec::new();
-    let mut keyless: Vec<Value> = Vec::new();
-    for value in &values {
-        let (vk, vv) = valid_keys(value, keys);
-        let ti = dest.iter().position(|e| matches(e, &vk, &vv));
-        let pe = patch.iter().find(|e| matches(e, &vk, &vv)).cloned();
-        if ti.is_none() && pe.is_none() && value.iter().all(String::is_empty) {
-            continue;
-        }
-        let merged = merge(ti.map(|i| dest[i].clone()), pe, element_schema, view)?;
-        let val = match merged {
+    for v in &values {
+        let vv: Vec<String> = positions.iter().map(|&i| v[i].clone()).collect();
+        let (qk, qv) = query_keys(&valid_keys, &vv);
+        let ti = dest.iter().position(|e| element_matches(e, &qk, &qv));
+        // kyaml mutates the nodes it merges: the target element in place (unless
+        // the patch element replaces it), and the patch element loses its
+        // `$patch` key, which matters when a key tuple is visited twice.
+        let (merged, write_back) = if aliased {
+            match ti {
+                Some(i) => (clean(dest[i].clone(), element_schema, view)?, true),
+                None => (Merged::Clear, false),
+            }
+        } else {
+            let pi = patch.iter().position(|e| element_matches(e, &qk, &qv));
+            let pe = pi.and_then(|i| patch.get_mut(i)).map(|e| {
+                let seen = e.clone();
+                if let Value::Object(m) = e {
+                    m.shift_remove(DIRECTIVE);
+                }
+                seen
+            });
+            let replaces = pe.as_ref().and_then(|e| e.get(DIRECTIVE)).and_then(Value::as_str) == Some("replace");
+            (merge(ti.map(|i| dest[i].clone()), pe, element_schema, view)?, !replaces)
+        };
+        let mut val = match merged {
             Merged::Keep(v) if v.as_object().is_some_and(|m| !m.is_empty()) => v,
             _ => {
-                dest.retain(|e| !matches(e, &vk, &vv));
+                element_setter(&mut dest, None, &valid_keys, &vv);
                 continue;
             }
         };
-        if let Some(i) = ti {
+        if let Value::Object(m) = &mut val {
+            for (k, x) in valid_keys.iter().zip(&vv) {
+                if !m.contains_key(k) && !x.is_empty() {
+                    m.insert(k.clone(), crate::render::yaml::parse::resolve_plain(x));
+                }
+            }
+        }
+        if let (Some(i), true) = (ti, write_back) {
             dest[i] = val.clone();
         }
-        match items.iter().position(|e| matches(e, &vk, &vv)) {
-            Some(i) => items[i] = val,
-            None => items.push(val),
-        }
+        element_setter(&mut items, Some(val), &valid_keys, &vv);
     }
-    if keys.len() == 1 {
-        // kyaml re-sets every target element into the result by key, so a
-        // duplicate key ends up as the target's last element with that key.
-        for e in dest {
-            let v = key_values(&e);
-            if !e.is_object() || v.iter().all(String::is_empty) {
-                keyless.push(e);
-                continue;
-            }
-            match items.iter().position(|x| matches(x, keys, &v)) {
-                Some(i) => items[i] = e,
-                None => items.push(e),
+    // appendListNode: re-set every target element into the result.
+    for e in dest {
+        let mut vals = Vec::new();
+        for k in &valid_keys {
+            match key_value(&e, k) {
+                Some(v) => vals.push(v),
+                None => items.push(e.clone()),
             }
         }
+        if valid_keys.len() > 1 {
+            element_setter(&mut items, None, &valid_keys, &vals);
+        }
+        element_setter(&mut items, Some(e), &valid_keys, &vals);
     }
-    items.extend(keyless);
     Ok(Merged::Keep(Value::Array(items)))
 }
 
-/// Keys whose values are present in this element (all keys when none are).
-fn valid_keys(value: &[String], keys: &[String]) -> (Vec<String>, Vec<String>) {
+/// A merge-key field as kyaml reads it: absent, null and empty read as nothing.
+fn key_value(e: &Value, key: &str) -> Option<String> {
+    let v = e.as_object()?.get(key)?;
+    match v {
+        Value::Null => None,
+        Value::Object(m) if m.is_empty() => None,
+        Value::Array(a) if a.is_empty() => None,
+        other => Some(scalar_string(other)).filter(|s| !s.is_empty()),
+    }
+}
+
+/// kyaml's `mergeValues`: key tuples that agree where both are set and share a
+/// value become one tuple holding the union of their values.
+fn merge_values(values: &mut [Vec<String>]) {
+    for i in 0..values.len() {
+        // Go's `range` hands out element i once; later updates to it are not seen.
+        let first = values[i].clone();
+        for j in 0..values.len() {
+            if let Some(m) = match_tuples(&first, &values[j]) {
+                values[i] = m.clone();
+                values[j] = m;
+            }
+        }
+    }
+}
+
+fn match_tuples(a: &[String], b: &[String]) -> Option<Vec<String>> {
+    if a.len() != b.len() {
+        return None;
+    }
+    let mut common = false;
+    let mut out = Vec::new();
+    for (x, y) in a.iter().zip(b) {
+        if x == y {
+            common = true;
+            out.push(x.clone());
+        } else if !x.is_empty() && !y.is_empty() {
+            return None;
+        } else {
+            out.push(if x.is_empty() { y.clone() } else { x.clone() });
+        }
+    }
+    common.then_some(out)
+}
+
+/// The keys an element lookup uses: those with a value in this tuple (all when none).
+fn query_keys(keys: &[String], values: &[String]) -> (Vec<String>, Vec<String>) {
     let (ks, vs): (Vec<String>, Vec<String>) =
-        keys.iter().zip(value).filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.clone(), v.clone())).unzip();
+        keys.iter().zip(values).filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.clone(), v.clone())).unzip();
     if ks.is_empty() {
-        (keys.to_vec(), value.to_vec())
+        (keys.to_vec(), values.to_vec())
     } else {
         (ks, vs)
     }
+}
+
+/// `MatchElementList`: a map element whose every key field has exactly that
+/// value (so an empty wanted value finds no element with a real key).
+fn element_matches(e: &Value, keys: &[String], values: &[String]) -> bool {
+    let Some(m) = e.as_object() else { return false };
+    keys.iter().zip(values).all(|(k, v)| m.get(k).is_some_and(|f| scalar_string(f) == *v))
+}
+
+/// `ElementSetter`'s field test: an empty wanted value only needs the field to exist.
+fn setter_field_matches(e: &Value, keys: &[String], values: &[String]) -> bool {
+    let Some(m) = e.as_object() else { return false };
+    keys.iter().zip(values).all(|(k, v)| m.get(k).is_some_and(|f| v.is_empty() || scalar_string(f) == *v))
+}
+
+/// kyaml's `ElementSetter`: drops null and empty elements, replaces every
+/// element matching `values` on `keys` (keys beyond the values are not checked)
+/// with `element`, or removes them when `element` is `None`, and appends
+/// `element` when nothing matched. With no values at all nothing matches and
+/// every element is dropped, as in kyaml.
+fn element_setter(items: &mut Vec<Value>, element: Option<Value>, keys: &[String], values: &[String]) {
+    let mapping_setter = keys.first().is_some_and(|k| !k.is_empty()) && values.first().is_some_and(|v| !v.is_empty());
+    let checked = &keys[..values.len().min(keys.len())];
+    let mut found_any = false;
+    let mut out = Vec::with_capacity(items.len() + 1);
+    for x in items.drain(..) {
+        if x.is_null() || x.as_object().is_some_and(|m| m.is_empty()) {
+            continue;
+        }
+        if !x.is_object() && mapping_setter {
+            out.push(x);
+            continue;
+        }
+        if values.is_empty() || !setter_field_matches(&x, checked, values) {
+            if !values.is_empty() {
+                out.push(x);
+            }
+            continue;
+        }
+        found_any = true;
+        if let Some(e) = &element {
+            out.push(e.clone());
+        }
+    }
+    if let Some(e) = element {
+        if !found_any {
+            out.push(e);
+        }
+    }
+    *items = out;
 }
 
 #[cfg(test)]
