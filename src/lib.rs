@@ -11,4 +11,5 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod controller;
 pub mod render;
