@@ -348,3 +348,35 @@ async fn live_drift_makes_the_app_out_of_sync_and_a_sync_repairs_it() {
     sync(&cluster, &a, dir.path(), &request(false)).await.expect("sync");
     assert_eq!(status(&cluster, &a, dir.path()).await, SyncStatus::Synced);
 }
+
+#[tokio::test]
+async fn validate_false_turns_off_server_side_field_validation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "deploy.yaml",
+        &DEPLOYMENT.replace("name: web\n", &format!("name: web\n  annotations:\n    {INVALID}: \"yes\"\n")),
+    );
+    let cluster = FakeCluster::new();
+    let outcome =
+        sync(&cluster, &app("    syncOptions: [Validate=false]\n"), dir.path(), &request(false)).await.expect("sync");
+    assert_eq!(outcome.phase, OperationPhase::Succeeded, "{}", outcome.message);
+    assert!(cluster.has("Deployment", "web"));
+}
+
+#[tokio::test]
+async fn apply_out_of_sync_only_skips_unmodified_resources() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "cm.yaml", CM_WAVE_MINUS_ONE);
+    write(dir.path(), "deploy.yaml", DEPLOYMENT);
+    let cluster = FakeCluster::new();
+    let a = app("    syncOptions: [ApplyOutOfSyncOnly=true]\n");
+    sync(&cluster, &a, dir.path(), &request(false)).await.expect("first sync");
+    let mut live = cluster.object("ConfigMap", "config").expect("live");
+    live["data"]["k"] = json!("edited");
+    cluster.put(serde_json::Value::Object(live));
+    cluster.log.lock().expect("lock").clear();
+    let outcome = sync(&cluster, &a, dir.path(), &request(false)).await.expect("second sync");
+    assert_eq!(outcome.phase, OperationPhase::Succeeded, "{}", outcome.message);
+    assert_eq!(cluster.writes(), vec!["apply ConfigMap/config"], "the unmodified Deployment is not re-applied");
+}

@@ -148,24 +148,43 @@ struct ManifestsArgs {
     source: ManifestSource,
 }
 
-/// Outcome of a command: the exit code, or an error (exit 2 for every command).
+/// How a command ended; [`exit_code`] maps it to the table in the module doc.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// Success (`diff`: no differences).
+    Done,
+    /// `diff` found differences.
+    DiffFound,
+    /// `sync` did not succeed, or `wait` saw a Degraded transition (reason printed).
+    Failed,
+    /// `wait` ran out of time.
+    TimedOut,
+}
+
+/// Runs one `kcmp app` command and returns its exit code.
 pub fn run(args: &AppArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => return fail(anyhow::Error::new(e).context("starting the async runtime")),
-    };
-    match runtime.block_on(dispatch(args)) {
-        Ok(code) => code,
-        Err(e) => fail(e),
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+        .and_then(|runtime| runtime.block_on(dispatch(args)));
+    exit_code(result)
+}
+
+/// The one place `kcmp app` outcomes become exit codes.
+fn exit_code(result: Result<Verdict>) -> ExitCode {
+    match result {
+        Ok(Verdict::Done) => ExitCode::SUCCESS,
+        Ok(Verdict::DiffFound | Verdict::Failed) => ExitCode::from(1),
+        Ok(Verdict::TimedOut) => ExitCode::from(124),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
     }
 }
 
-fn fail(e: anyhow::Error) -> ExitCode {
-    eprintln!("error: {e:#}");
-    ExitCode::from(2)
-}
-
-async fn dispatch(args: &AppArgs) -> Result<ExitCode> {
+async fn dispatch(args: &AppArgs) -> Result<Verdict> {
     match &args.command {
         AppCommand::Diff(a) => diff(&args.global, a).await,
         AppCommand::Sync(a) => sync(&args.global, a).await,
@@ -236,7 +255,7 @@ async fn compare_app(g: &GlobalArgs, app_ref: &str) -> Result<(KubeCluster, Appl
     Ok((cluster, app, opts, comparison))
 }
 
-async fn diff(g: &GlobalArgs, a: &DiffArgs) -> Result<ExitCode> {
+async fn diff(g: &GlobalArgs, a: &DiffArgs) -> Result<Verdict> {
     let (_, _, _, cmp) = compare_app(g, &a.app.app).await?;
     if let Some((i, message)) = cmp.errors.iter().next() {
         let key = &cmp.reconciled.resources[*i].key;
@@ -257,7 +276,7 @@ async fn diff(g: &GlobalArgs, a: &DiffArgs) -> Result<ExitCode> {
         }
     }
     out.flush().context("writing to stdout")?;
-    Ok(if found && a.exit_code { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if found && a.exit_code { Verdict::DiffFound } else { Verdict::Done })
 }
 
 fn print_progress(start: Instant, e: &Event<'_>) {
@@ -280,7 +299,7 @@ fn result_line(r: &TaskResult) -> String {
     )
 }
 
-async fn sync(g: &GlobalArgs, a: &SyncArgs) -> Result<ExitCode> {
+async fn sync(g: &GlobalArgs, a: &SyncArgs) -> Result<Verdict> {
     let (cluster, app, _opts, cmp) = compare_app(g, &a.app.app).await?;
     let request = SyncRequest {
         prune: a.prune,
@@ -305,17 +324,17 @@ async fn sync(g: &GlobalArgs, a: &SyncArgs) -> Result<ExitCode> {
     println!("Operation: {} ({})", outcome.phase, outcome.message);
     if outcome.phase != OperationPhase::Succeeded {
         eprintln!("error: operation has completed with phase: {}", outcome.phase);
-        return Ok(ExitCode::from(1));
+        return Ok(Verdict::Failed);
     }
     let needs_prune = outcome.results.iter().filter(|r| r.status == ResultStatus::PruneSkipped).count();
     if needs_prune > 0 && !a.dry_run {
         eprintln!("error: {needs_prune} resources require pruning");
-        return Ok(ExitCode::from(1));
+        return Ok(Verdict::Failed);
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Verdict::Done)
 }
 
-async fn wait(g: &GlobalArgs, a: &WaitArgs) -> Result<ExitCode> {
+async fn wait(g: &GlobalArgs, a: &WaitArgs) -> Result<Verdict> {
     let (want_sync, want_health) = if !a.sync && !a.health { (true, true) } else { (a.sync, a.health) };
     let cluster = connect(g).await?;
     let (app, base) = load_app(g, Some(&cluster), &a.app.app).await?;
@@ -335,12 +354,12 @@ async fn wait(g: &GlobalArgs, a: &WaitArgs) -> Result<ExitCode> {
             cmp.health.message
         );
         if (!want_sync || synced) && (!want_health || healthy) {
-            return Ok(ExitCode::SUCCESS);
+            return Ok(Verdict::Done);
         }
         if want_health && cmp.health.status == HealthStatus::Degraded {
             if let Some(p) = previous.filter(|p| !matches!(p, HealthStatus::Degraded | HealthStatus::Unknown)) {
                 eprintln!("error: health state has transitioned from {p} to Degraded");
-                return Ok(ExitCode::from(1));
+                return Ok(Verdict::Failed);
             }
         }
         previous = Some(cmp.health.status);
@@ -349,13 +368,13 @@ async fn wait(g: &GlobalArgs, a: &WaitArgs) -> Result<ExitCode> {
                 "error: timed out ({}s) waiting for app {:?} to match desired state (sync {}, health {})",
                 a.timeout, app.metadata.name, cmp.sync_status, cmp.health.status
             );
-            return Ok(ExitCode::from(124));
+            return Ok(Verdict::TimedOut);
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
 }
 
-async fn get(g: &GlobalArgs, a: &AppRef) -> Result<ExitCode> {
+async fn get(g: &GlobalArgs, a: &AppRef) -> Result<Verdict> {
     let (_, app, _, cmp) = compare_app(g, &a.app).await?;
     let src = app.primary_source().cloned().unwrap_or_default();
     let policy = match app.spec.sync_policy.as_ref().and_then(|p| p.automated.as_ref()) {
@@ -404,10 +423,10 @@ async fn get(g: &GlobalArgs, a: &AppRef) -> Result<ExitCode> {
             k.group, k.kind, k.namespace, k.name, d.status, health, message
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Verdict::Done)
 }
 
-async fn manifests(g: &GlobalArgs, a: &ManifestsArgs) -> Result<ExitCode> {
+async fn manifests(g: &GlobalArgs, a: &ManifestsArgs) -> Result<Verdict> {
     let objects: Vec<serde_json::Value> = match a.source {
         ManifestSource::Git => {
             let (app, base) = if Path::new(&a.app.app).is_file() {
@@ -428,5 +447,5 @@ async fn manifests(g: &GlobalArgs, a: &ManifestsArgs) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     out.write_all(yaml.as_bytes()).context("writing to stdout")?;
     out.flush().context("writing to stdout")?;
-    Ok(ExitCode::SUCCESS)
+    Ok(Verdict::Done)
 }

@@ -8,7 +8,10 @@ use crate::controller::sync::plan::ApplyMode;
 use crate::controller::sync::Propagation;
 use crate::controller::tracking::{self, Ownership, ResourceKey};
 use crate::controller::{Error, Result};
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams, PropagationPolicy};
+use kube::api::{
+    Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams, PropagationPolicy,
+    ValidationDirective,
+};
 use kube::discovery::{verbs, ApiCapabilities, ApiResource, Discovery, Scope};
 use serde_json::{Map, Value};
 use std::future::Future;
@@ -40,6 +43,22 @@ const EXCLUDED_KINDS: &[(&str, &str)] = &[
     ("kyverno.io", "ClusterPolicyReport"),
 ];
 
+/// How one write is made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ApplyOptions {
+    /// Server-side apply or replace.
+    pub mode: ApplyMode,
+    /// Validate and answer, store nothing.
+    pub dry_run: bool,
+    /// Strict server-side field validation (`Validate=false` turns it off).
+    pub validate: bool,
+}
+
+impl ApplyOptions {
+    /// A validated server-side apply dry-run: what the diff asks for.
+    pub const DRY_RUN: ApplyOptions = ApplyOptions { mode: ApplyMode::Apply, dry_run: true, validate: true };
+}
+
 /// Whether objects of a kind live in namespaces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KindScope {
@@ -69,8 +88,7 @@ pub trait Cluster: Sync {
     fn apply(
         &self,
         obj: &Map<String, Value>,
-        mode: ApplyMode,
-        dry_run: bool,
+        opts: ApplyOptions,
     ) -> impl Future<Output = Result<Map<String, Value>>> + Send;
 
     /// Deletes the object (absent is not an error).
@@ -240,7 +258,8 @@ impl Cluster for KubeCluster {
         Ok(out)
     }
 
-    async fn apply(&self, obj: &Map<String, Value>, mode: ApplyMode, dry_run: bool) -> Result<Map<String, Value>> {
+    async fn apply(&self, obj: &Map<String, Value>, opts: ApplyOptions) -> Result<Map<String, Value>> {
+        let ApplyOptions { mode, dry_run, validate } = opts;
         let key = ResourceKey::of(obj);
         let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
         let (api, ar) = self.api(api_version, &key)?;
@@ -250,6 +269,8 @@ impl Cluster for KubeCluster {
             ApplyMode::Apply => {
                 let mut pp = PatchParams::apply(FIELD_MANAGER).force();
                 pp.dry_run = dry_run;
+                pp.field_validation =
+                    Some(if validate { ValidationDirective::Strict } else { ValidationDirective::Ignore });
                 api.patch(&key.name, &pp, &Patch::Apply(Value::Object(obj.clone()))).await
             }
             ApplyMode::Replace => {

@@ -145,7 +145,7 @@ pub async fn compare<C: Cluster>(
     let mut errors = BTreeMap::new();
     for (i, pair) in reconciled.resources.iter().enumerate() {
         let predicted = match (&pair.target, &pair.live) {
-            (Some(t), Some(_)) => match cluster.apply(t, sync::plan::ApplyMode::Apply, true).await {
+            (Some(t), Some(_)) => match cluster.apply(t, kube::ApplyOptions::DRY_RUN).await {
                 Ok(p) => Some(p),
                 Err(e) => {
                     errors.insert(i, e.to_string());
@@ -228,11 +228,30 @@ pub async fn sync<C: Cluster>(
         revision: comparison.revision.clone(),
         started_unix,
     };
-    let plan = sync::plan::plan(name, &comparison.reconciled, &plan_opts)?;
+    let plan = if options.has("ApplyOutOfSyncOnly=true") {
+        sync::plan::plan(name, &out_of_sync_only(comparison), &plan_opts)?
+    } else {
+        sync::plan::plan(name, &comparison.reconciled, &plan_opts)?
+    };
     let namespace = managed_namespace(cluster, app, &options, comparison).await?;
     let mut exec = request.execute.clone();
     exec.propagation = propagation;
     Ok(sync::execute::execute(cluster, &plan, namespace.as_ref(), &exec, progress).await)
+}
+
+/// `ApplyOutOfSyncOnly=true` (§2): resources that exist live and are unmodified get
+/// no task; hooks and prunes are unaffected.
+fn out_of_sync_only(comparison: &Comparison) -> Reconciled {
+    let mut reconciled = comparison.reconciled.clone();
+    reconciled.resources = comparison
+        .reconciled
+        .resources
+        .iter()
+        .zip(&comparison.diffs)
+        .filter(|(pair, d)| !(pair.target.is_some() && pair.live.is_some() && !d.modified))
+        .map(|(pair, _)| pair.clone())
+        .collect();
+    reconciled
 }
 
 /// `CreateNamespace=true` (§2): the destination Namespace to create when it is

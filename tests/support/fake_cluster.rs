@@ -2,8 +2,7 @@
 //! server-side apply (the target replaces the stored object, status simulated from
 //! a `test.kcmp/health` annotation), dry-runs, deletes, and logs every write.
 
-use kcmp::controller::kube::{Cluster, KindScope};
-use kcmp::controller::sync::plan::ApplyMode;
+use kcmp::controller::kube::{ApplyOptions, Cluster, KindScope};
 use kcmp::controller::sync::Propagation;
 use kcmp::controller::tracking::{self, ResourceKey};
 use kcmp::controller::{Error, Result};
@@ -124,7 +123,8 @@ impl Cluster for FakeCluster {
             .collect())
     }
 
-    async fn apply(&self, obj: &Map<String, Value>, _mode: ApplyMode, dry_run: bool) -> Result<Map<String, Value>> {
+    async fn apply(&self, obj: &Map<String, Value>, opts: ApplyOptions) -> Result<Map<String, Value>> {
+        let dry_run = opts.dry_run;
         let key = ResourceKey::of(obj);
         let verb = if dry_run { "dry-run apply" } else { "apply" };
         let what = format!("{verb} {key}");
@@ -132,7 +132,7 @@ impl Cluster for FakeCluster {
         let Some(scope) = known(&key.kind) else {
             return Err(api_err(what, "the server could not find the requested resource", 404));
         };
-        if ann(obj, INVALID).is_some() {
+        if ann(obj, INVALID).is_some() && opts.validate {
             return Err(api_err(what, "spec.replicas: Invalid value: \"x\": must be an integer", 422));
         }
         if scope == KindScope::Namespaced && !self.namespace_exists(&key.namespace) {

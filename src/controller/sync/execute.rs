@@ -10,7 +10,7 @@
 //! get no `hook-finalizer` for that reason (nothing else reads their result).
 
 use crate::controller::health::{self, HealthStatus};
-use crate::controller::kube::{Cluster, KindScope};
+use crate::controller::kube::{ApplyOptions, Cluster, KindScope};
 use crate::controller::sync::hooks::{DeletePolicy, Phase};
 use crate::controller::sync::plan::{Action, ApplyMode, Plan, PruneDecision, Task};
 use crate::controller::sync::Propagation;
@@ -202,7 +202,8 @@ pub async fn execute<C: Cluster>(
     let pending_namespace = create_namespace.map(|ns| ResourceKey::of(ns).name);
     if let Some(ns) = create_namespace {
         if !opts.dry_run {
-            if let Err(e) = cluster.apply(ns, ApplyMode::Apply, false).await {
+            let write = ApplyOptions { mode: ApplyMode::Apply, dry_run: false, validate: true };
+            if let Err(e) = cluster.apply(ns, write).await {
                 return run.fail(plan, format!("failed to create namespace: {e}")).await;
             }
             let name = ResourceKey::of(ns).name;
@@ -308,7 +309,8 @@ impl<C: Cluster> Run<'_, C> {
                     if t.is_hook() && self.hook_will_be_recreated(t).await {
                         continue;
                     }
-                    self.cluster.apply(target, *mode, true).await.map(|_| ())
+                    let write = ApplyOptions { mode: *mode, dry_run: true, validate: t.validate };
+                    self.cluster.apply(target, write).await.map(|_| ())
                 }
                 (Action::Prune(PruneDecision::Prune), _) => {
                     self.cluster.delete(av, &t.key, self.opts.propagation, true).await
@@ -368,7 +370,8 @@ impl<C: Cluster> Run<'_, C> {
         }
         for t in group.iter().filter(|t| !t.is_prune()) {
             let (Action::Apply(mode), Some(target)) = (&t.action, &t.target) else { continue };
-            match self.cluster.apply(target, *mode, false).await {
+            let write = ApplyOptions { mode: *mode, dry_run: false, validate: t.validate };
+            match self.cluster.apply(target, write).await {
                 Ok(_) => {
                     let verb = if t.live.is_some() && !t.is_hook() { "configured" } else { "created" };
                     let i = self.record(t, ResultStatus::Synced, TaskState::Running, format!("{} {verb}", t.key.name));

@@ -96,6 +96,8 @@ pub struct Task {
     pub live: Option<Map<String, Value>>,
     /// For hooks: their delete policies.
     pub hook: Option<Vec<DeletePolicy>>,
+    /// Server-side field validation on (`Validate=false` on the app or the object turns it off).
+    pub validate: bool,
 }
 
 impl Task {
@@ -174,6 +176,7 @@ pub fn plan(app: &str, reconciled: &Reconciled, opts: &PlanOptions) -> Result<Pl
                     target: Some(target.clone()),
                     live: live.clone(),
                     hook: None,
+                    validate: !(app_opts.has("Validate=false") || res_opts.has("Validate=false")),
                 });
             }
             (None, Some(live)) => {
@@ -189,6 +192,7 @@ pub fn plan(app: &str, reconciled: &Reconciled, opts: &PlanOptions) -> Result<Pl
                     target: None,
                     live: Some(live.clone()),
                     hook: None,
+                    validate: true,
                 });
             }
             (None, None) => {}
@@ -262,6 +266,8 @@ fn hook_task(hook: &Map<String, Value>, phase: Phase, opts: &PlanOptions) -> Tas
         }
         key.name = name;
     }
+    let validate =
+        !(opts.sync_options.has("Validate=false") || SyncOptions::from_annotation(&target).has("Validate=false"));
     Task {
         phase,
         wave: hooks::wave(&target),
@@ -270,6 +276,7 @@ fn hook_task(hook: &Map<String, Value>, phase: Phase, opts: &PlanOptions) -> Tas
         hook: Some(hooks::delete_policies(&target)),
         target: Some(target),
         live: None,
+        validate,
     }
 }
 
