@@ -12,8 +12,10 @@ use kube::api::{
     Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams, PropagationPolicy,
     ValidationDirective,
 };
-use kube::discovery::{verbs, ApiCapabilities, ApiResource, Discovery, Scope};
+use kube::core::GroupVersion;
+use kube::discovery::{verbs, ApiCapabilities, ApiResource, Scope};
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -118,7 +120,47 @@ pub enum ClusterConfig {
 /// A connected cluster: a kube-rs client plus one discovery pass.
 pub struct KubeCluster {
     client: kube::Client,
-    discovery: Discovery,
+    index: ApiIndex,
+}
+
+/// Served resource types by (group, version, kind), and the preferred version of each
+/// kind for listing. Built group-version by group-version so one broken aggregated
+/// API (a metrics server that is down) skips only itself, as Argo CD does;
+/// `kube::Discovery::run` would fail as a whole.
+#[derive(Default)]
+struct ApiIndex {
+    resources: BTreeMap<(String, String, String), (ApiResource, ApiCapabilities)>,
+    preferred: Vec<(ApiResource, ApiCapabilities)>,
+}
+
+async fn discover(client: &kube::Client) -> Result<ApiIndex> {
+    let core = client.list_core_api_versions().await.map_err(|e| api_error("api discovery", e))?;
+    let mut versions: Vec<(String, String, bool)> =
+        core.versions.iter().enumerate().map(|(i, v)| (String::new(), v.clone(), i == 0)).collect();
+    let groups = client.list_api_groups().await.map_err(|e| api_error("api discovery", e))?;
+    for g in groups.groups {
+        let preferred = g.preferred_version.as_ref().map(|p| p.version.clone());
+        for v in &g.versions {
+            versions.push((g.name.clone(), v.version.clone(), preferred.as_deref() == Some(v.version.as_str())));
+        }
+    }
+    let mut index = ApiIndex::default();
+    for (group, version, preferred) in versions {
+        match kube::discovery::pinned_group(client, &GroupVersion::gv(&group, &version)).await {
+            Ok(found) => {
+                for (ar, caps) in found.versioned_resources(&version) {
+                    if preferred {
+                        index.preferred.push((ar.clone(), caps.clone()));
+                    }
+                    index.resources.insert((group.clone(), version.clone(), ar.kind.clone()), (ar, caps));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(%group, %version, error = %e, "skipping an api group version that failed discovery")
+            }
+        }
+    }
+    Ok(index)
 }
 
 fn api_error(what: impl Into<String>, e: kube::Error) -> Error {
@@ -149,27 +191,37 @@ impl KubeCluster {
         cfg.read_timeout = Some(timeout);
         cfg.write_timeout = Some(timeout);
         let client = kube::Client::try_from(cfg).map_err(|e| api_error("creating the API client", e))?;
-        let discovery = tokio::time::timeout(timeout * 4, Discovery::new(client.clone()).run())
-            .await
-            .map_err(|_| Error::Api { what: "api discovery".into(), message: "timed out".into(), code: 0 })?
-            .map_err(|e| api_error("api discovery", e))?;
-        Ok(KubeCluster { client, discovery })
+        let index = tokio::time::timeout(timeout * 4, discover(&client)).await.map_err(|_| Error::Api {
+            what: "api discovery".into(),
+            message: "timed out".into(),
+            code: 0,
+        })??;
+        Ok(KubeCluster { client, index })
     }
 
     fn resolve(&self, api_version: &str, kind: &str) -> Result<(ApiResource, ApiCapabilities)> {
         let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-        let gvk = kube::api::GroupVersionKind::gvk(group, version, kind);
-        self.discovery
-            .resolve_gvk(&gvk)
+        self.index
+            .resources
+            .get(&(group.to_string(), version.to_string(), kind.to_string()))
+            .cloned()
             .ok_or_else(|| Error::UnknownKind { api_version: api_version.to_string(), kind: kind.to_string() })
     }
 
     fn api(&self, api_version: &str, key: &ResourceKey) -> Result<(Api<DynamicObject>, ApiResource)> {
         let (ar, caps) = self.resolve(api_version, &key.kind)?;
-        let api = match caps.scope {
-            Scope::Namespaced => Api::namespaced_with(self.client.clone(), &key.namespace, &ar),
-            Scope::Cluster => Api::all_with(self.client.clone(), &ar),
-        };
+        let api =
+            match caps.scope {
+                Scope::Namespaced if key.namespace.is_empty() => return Err(Error::Api {
+                    what: format!("{key}"),
+                    message:
+                        "a namespaced object needs a namespace: set metadata.namespace or spec.destination.namespace"
+                            .into(),
+                    code: 0,
+                }),
+                Scope::Namespaced => Api::namespaced_with(self.client.clone(), &key.namespace, &ar),
+                Scope::Cluster => Api::all_with(self.client.clone(), &ar),
+            };
         Ok((api, ar))
     }
 
@@ -230,28 +282,25 @@ impl Cluster for KubeCluster {
 
     async fn list_tracked(&self, app: &str) -> Result<Vec<Map<String, Value>>> {
         let mut out = Vec::new();
-        for group in self.discovery.groups() {
-            for (ar, caps) in group.recommended_resources() {
-                if !caps.supports_operation(verbs::LIST)
-                    || EXCLUDED_KINDS.contains(&(ar.group.as_str(), ar.kind.as_str()))
-                {
-                    continue;
-                }
-                let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &ar);
-                let list = match api.list(&ListParams::default()).await {
-                    Ok(list) => list,
-                    // Kinds this identity may not list cannot hold objects it manages.
-                    Err(kube::Error::Api(r)) if r.code == 403 || r.code == 404 || r.code == 405 => continue,
-                    Err(e) => return Err(api_error(format!("list {}/{}", ar.group, ar.kind), e)),
-                };
-                for obj in list.items {
-                    let map = to_map(obj, &ar)?;
-                    if !matches!(
-                        tracking::ownership(app, &map, caps.scope == Scope::Cluster),
-                        Ownership::Untracked | Ownership::OtherApp(_)
-                    ) {
-                        out.push(map);
-                    }
+        for (ar, caps) in &self.index.preferred {
+            if !caps.supports_operation(verbs::LIST) || EXCLUDED_KINDS.contains(&(ar.group.as_str(), ar.kind.as_str()))
+            {
+                continue;
+            }
+            let api: Api<DynamicObject> = Api::all_with(self.client.clone(), ar);
+            let list = match api.list(&ListParams::default()).await {
+                Ok(list) => list,
+                // Kinds this identity may not list are skipped: kcmp only manages what it can see.
+                Err(kube::Error::Api(r)) if r.code == 403 || r.code == 404 || r.code == 405 => continue,
+                Err(e) => return Err(api_error(format!("list {}/{}", ar.group, ar.kind), e)),
+            };
+            for obj in list.items {
+                let map = to_map(obj, ar)?;
+                if !matches!(
+                    tracking::ownership(app, &map, caps.scope == Scope::Cluster),
+                    Ownership::Untracked | Ownership::OtherApp(_)
+                ) {
+                    out.push(map);
                 }
             }
         }
