@@ -30,7 +30,9 @@ struct State {
 }
 
 /// (group, version, plural, kind, namespaced)
-const RESOURCES: &[(&str, &str, &str, &str, bool)] = &[
+type Resource = (&'static str, &'static str, &'static str, &'static str, bool);
+
+const RESOURCES: &[Resource] = &[
     ("", "v1", "configmaps", "ConfigMap", true),
     ("", "v1", "namespaces", "Namespace", false),
     ("apps", "v1", "deployments", "Deployment", true),
@@ -70,9 +72,7 @@ fn status(code: u16, reason: &str, message: &str) -> Value {
 }
 
 /// `/api/v1/namespaces/ns/configmaps/name` -> (kind, namespace, name); collection paths have no name.
-fn parse_object_path(
-    path: &str,
-) -> Option<(&'static (&'static str, &'static str, &'static str, &'static str, bool), String, Option<String>)> {
+fn parse_object_path(path: &str) -> Option<(&'static Resource, String, Option<String>)> {
     let rest = path.strip_prefix("/api/v1/").map(|r| ("", "v1", r)).or_else(|| {
         let r = path.strip_prefix("/apis/")?;
         let mut it = r.splitn(3, '/');
