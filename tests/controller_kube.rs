@@ -210,7 +210,8 @@ async fn serve(listener: TcpListener, state: Arc<Mutex<State>>) {
 
 struct Server {
     state: Arc<Mutex<State>>,
-    _kubeconfig: tempfile::TempDir,
+    kubeconfig: std::path::PathBuf,
+    _kubeconfig_dir: tempfile::TempDir,
     cluster: KubeCluster,
 }
 
@@ -228,10 +229,11 @@ async fn start() -> Server {
         ),
     )
     .expect("write kubeconfig");
-    let cluster = KubeCluster::connect(&ClusterConfig::Kubeconfig { path, context: None }, Duration::from_secs(10))
-        .await
-        .expect("connect despite the failing metrics group");
-    Server { state, _kubeconfig: dir, cluster }
+    let cluster =
+        KubeCluster::connect(&ClusterConfig::Kubeconfig { path: path.clone(), context: None }, Duration::from_secs(10))
+            .await
+            .expect("connect despite the failing metrics group");
+    Server { state, kubeconfig: path, _kubeconfig_dir: dir, cluster }
 }
 
 #[tokio::test]
@@ -336,4 +338,52 @@ async fn compare_and_sync_go_through_the_kube_client() {
     let st = server.state.lock().expect("lock");
     assert!(!st.objects.contains_key("/api/v1/namespaces/default/configmaps/settings"), "pruned");
     assert_eq!(st.delete_bodies.last().and_then(|b| b.get("propagationPolicy")), Some(&json!("Foreground")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_exit_codes_follow_the_diff_and_sync_outcome() {
+    let server = start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("src")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("src/cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  k: v\n",
+    )
+    .expect("write");
+    let app = dir.path().join("app.yaml");
+    std::fs::write(
+        &app,
+        "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: cli}\nspec:\n  source: {repoURL: ./src}\n  destination: {namespace: default}\n",
+    )
+    .expect("write");
+    let kubeconfig = server.kubeconfig.clone();
+    let run = move |args: Vec<&'static str>| {
+        let kubeconfig = kubeconfig.clone();
+        let app = app.clone();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_kcmp"))
+                .arg("app")
+                .args(&args)
+                .arg("--kubeconfig")
+                .arg(&kubeconfig)
+                .arg(&app)
+                .output()
+                .expect("kcmp runs")
+        })
+    };
+    let diff = run(vec!["diff", "--color", "never"]).await.expect("join");
+    assert_eq!(diff.status.code(), Some(1), "{}", String::from_utf8_lossy(&diff.stderr));
+    let text = String::from_utf8_lossy(&diff.stdout).replace('"', "");
+    assert!(text.starts_with("===== /ConfigMap default/c ======\n--- live\n+++ desired\n"), "{text}");
+    assert!(text.contains("+  k: v\n"), "{text}");
+    let sync = run(vec!["sync", "--wave-delay", "0"]).await.expect("join");
+    assert_eq!(sync.status.code(), Some(0), "{}", String::from_utf8_lossy(&sync.stderr));
+    assert!(
+        String::from_utf8_lossy(&sync.stdout).contains("Operation: Succeeded (successfully synced (all tasks run))")
+    );
+    let diff = run(vec!["diff"]).await.expect("join");
+    assert_eq!(diff.status.code(), Some(0), "{}", String::from_utf8_lossy(&diff.stdout));
+    assert!(diff.stdout.is_empty());
+    let wait = run(vec!["wait", "--sync", "--health", "--timeout", "5"]).await.expect("join");
+    assert_eq!(wait.status.code(), Some(0), "{}", String::from_utf8_lossy(&wait.stderr));
 }
