@@ -387,3 +387,38 @@ async fn the_cli_exit_codes_follow_the_diff_and_sync_outcome() {
     let wait = run(vec!["wait", "--sync", "--health", "--timeout", "5"]).await.expect("join");
     assert_eq!(wait.status.code(), Some(0), "{}", String::from_utf8_lossy(&wait.stderr));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_sync_is_retried_then_exits_1() {
+    let server = start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("w.yaml"), "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n")
+        .expect("write");
+    let app_dir = tempfile::tempdir().expect("tempdir");
+    let app = app_dir.path().join("app.yaml");
+    std::fs::write(
+        &app,
+        "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: retry}\nspec:\n  source: {repoURL: .}\n  destination: {namespace: default}\n",
+    )
+    .expect("write");
+    let kubeconfig = server.kubeconfig.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_kcmp"))
+            .args(["app", "sync", "--retry-limit", "1", "--retry-backoff-duration", "0", "--local"])
+            .arg(dir.path())
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .arg(&app)
+            .output()
+            .expect("kcmp runs")
+    })
+    .await
+    .expect("join");
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("Operation: Failed (one or more objects failed to apply (dry run): example.com/Widget:default/w: the server has no resource type for example.com/v1 Widget) (retried 1 times)"),
+        "{stdout}"
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stderr).matches("retrying in 0s").count(), 1);
+}

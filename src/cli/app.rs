@@ -14,6 +14,7 @@ use crate::controller::diff::{Color, SyncStatus};
 use crate::controller::health::HealthStatus;
 use crate::controller::kube::{ClusterConfig, KubeCluster};
 use crate::controller::sync::execute::{Event, ExecuteOptions, OperationPhase, ResultStatus, TaskResult};
+use crate::controller::sync::retry::{parse_duration, Retry};
 use crate::controller::{self, Comparison, Options, SyncRequest};
 use crate::render::{self, sops};
 use anyhow::{bail, Context as _, Result};
@@ -116,6 +117,18 @@ struct SyncArgs {
     /// Seconds between waves (Argo CD waits 2).
     #[arg(long, default_value_t = 2)]
     wave_delay: u64,
+    /// Retries of a failed operation (-1 = unlimited).
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    retry_limit: i64,
+    /// First wait before a retry (`5s`, `1m`, or seconds).
+    #[arg(long, default_value = "5s")]
+    retry_backoff_duration: String,
+    /// Growth factor of the wait.
+    #[arg(long, default_value_t = 2)]
+    retry_backoff_factor: u32,
+    /// Longest wait between retries.
+    #[arg(long, default_value = "3m")]
+    retry_backoff_max_duration: String,
 }
 
 #[derive(Debug, Args)]
@@ -300,7 +313,20 @@ fn result_line(r: &TaskResult) -> String {
 }
 
 async fn sync(g: &GlobalArgs, a: &SyncArgs) -> Result<Verdict> {
-    let (cluster, app, _opts, cmp) = compare_app(g, &a.app.app).await?;
+    let retry = Retry {
+        limit: if a.retry_limit < 0 { None } else { Some(u32::try_from(a.retry_limit).unwrap_or(u32::MAX)) },
+        duration: parse_duration(&a.retry_backoff_duration)
+            .map_err(anyhow::Error::msg)
+            .context("--retry-backoff-duration")?,
+        factor: a.retry_backoff_factor.max(1),
+        max_duration: parse_duration(&a.retry_backoff_max_duration)
+            .map_err(anyhow::Error::msg)
+            .context("--retry-backoff-max-duration")?,
+    };
+    let cluster = connect(g).await?;
+    let (app, base) = load_app(g, Some(&cluster), &a.app.app).await?;
+    let opts = options(g, base)?;
+    let desired = controller::desired(&app, &opts).await?;
     let request = SyncRequest {
         prune: a.prune,
         sync_options: if a.sync_option.is_empty() { None } else { Some(a.sync_option.clone()) },
@@ -313,7 +339,18 @@ async fn sync(g: &GlobalArgs, a: &SyncArgs) -> Result<Verdict> {
         },
     };
     let start = Instant::now();
-    let outcome = controller::sync(&cluster, &app, &cmp, &request, &mut |e| print_progress(start, e)).await?;
+    let mut retries = 0u32;
+    let outcome = loop {
+        let cmp = controller::compare(&cluster, &app, &desired, &opts).await?;
+        let outcome = controller::sync(&cluster, &app, &cmp, &request, &mut |e| print_progress(start, e)).await?;
+        if outcome.phase == OperationPhase::Succeeded || a.dry_run || !retry.allows(retries) {
+            break outcome;
+        }
+        let wait = retry.delay(retries);
+        eprintln!("[{:>4}s] {}; retrying in {}s", start.elapsed().as_secs(), outcome.message, wait.as_secs());
+        tokio::time::sleep(wait).await;
+        retries += 1;
+    };
     println!(
         "{:<12} {:<22} {:<16} {:<28} {:<12} {:<10} {:<9} MESSAGE",
         "GROUP", "KIND", "NAMESPACE", "NAME", "STATUS", "STATE", "HOOK"
@@ -321,7 +358,8 @@ async fn sync(g: &GlobalArgs, a: &SyncArgs) -> Result<Verdict> {
     for r in &outcome.results {
         println!("{}", result_line(r));
     }
-    println!("Operation: {} ({})", outcome.phase, outcome.message);
+    let retried = if retries > 0 { format!(" (retried {retries} times)") } else { String::new() };
+    println!("Operation: {} ({}){retried}", outcome.phase, outcome.message);
     if outcome.phase != OperationPhase::Succeeded {
         eprintln!("error: operation has completed with phase: {}", outcome.phase);
         return Ok(Verdict::Failed);

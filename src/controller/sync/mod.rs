@@ -1,11 +1,13 @@
 //! The sync engine (docs/controller-sync.md §5): [`hooks`] reads phase, wave and
 //! delete-policy annotations, [`plan`] orders the tasks (pure), [`execute`] runs them
 //! against a [`crate::controller::kube::Cluster`]: dry-run everything, then wave by
-//! wave prune, apply and wait for health, within one operation timeout.
+//! wave prune, apply and wait for health, within one operation timeout; [`retry`]
+//! spaces out repeated attempts.
 
 pub mod execute;
 pub mod hooks;
 pub mod plan;
+pub mod retry;
 
 pub use hooks::{is_hook, Phase, HOOK_FINALIZER};
 
