@@ -58,6 +58,7 @@ pub struct Desired {
 }
 
 /// Step 1: fetch and render. A failure here means nothing is compared or applied.
+#[tracing::instrument(skip_all, fields(app = %app.metadata.name))]
 pub async fn desired(app: &Application, opts: &Options) -> Result<Desired> {
     let checkout = source::fetch(app, &opts.source).await?;
     let objects = source::render(app, &checkout, &opts.render).await?;
@@ -97,6 +98,7 @@ fn api_version(obj: &Map<String, Value>) -> &str {
 }
 
 /// Steps 2-4: pair, diff (server-side apply dry-run for objects that exist), health.
+#[tracing::instrument(skip_all, fields(app = %app.metadata.name))]
 pub async fn compare<C: Cluster>(
     cluster: &C,
     app: &Application,
@@ -196,6 +198,7 @@ pub struct SyncRequest {
 
 /// Step 5: plan and execute a sync from a fresh comparison. Refuses before any write
 /// when a target is tracked by another app or the plan is refused.
+#[tracing::instrument(skip_all, fields(app = %app.metadata.name, dry_run = request.execute.dry_run))]
 pub async fn sync<C: Cluster>(
     cluster: &C,
     app: &Application,
@@ -228,6 +231,7 @@ pub async fn sync<C: Cluster>(
         revision: comparison.revision.clone(),
         started_unix,
     };
+    tracing::info!(revision = %comparison.revision, status = %comparison.sync_status, "sync starts");
     let plan = if options.has("ApplyOutOfSyncOnly=true") {
         sync::plan::plan(name, &out_of_sync_only(comparison), &plan_opts)?
     } else {
@@ -236,7 +240,9 @@ pub async fn sync<C: Cluster>(
     let namespace = managed_namespace(cluster, app, &options, comparison).await?;
     let mut exec = request.execute.clone();
     exec.propagation = propagation;
-    Ok(sync::execute::execute(cluster, &plan, namespace.as_ref(), &exec, progress).await)
+    let outcome = sync::execute::execute(cluster, &plan, namespace.as_ref(), &exec, progress).await;
+    tracing::info!(phase = %outcome.phase, message = %outcome.message, "sync finished");
+    Ok(outcome)
 }
 
 /// `ApplyOutOfSyncOnly=true` (§2): resources that exist live and are unmodified get

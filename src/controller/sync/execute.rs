@@ -339,6 +339,7 @@ impl<C: Cluster> Run<'_, C> {
     /// §5.8: prunes, then BeforeHookCreation deletions, then applies in order.
     async fn group(&mut self, group: &[Task]) -> Result<(), String> {
         if let Some(first) = group.first() {
+            tracing::debug!(phase = %first.phase, wave = first.wave, tasks = group.len(), "running group");
             (self.progress)(&Event::Group { phase: first.phase, wave: first.wave, tasks: group.len() });
         }
         let mut failures = Vec::new();
