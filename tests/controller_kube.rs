@@ -36,9 +36,14 @@ const RESOURCES: &[Resource] = &[
     ("", "v1", "configmaps", "ConfigMap", true),
     ("", "v1", "namespaces", "Namespace", false),
     ("apps", "v1", "deployments", "Deployment", true),
+    ("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", false),
+    // Served only once the CRD is stored, like a real API server.
+    ("example.com", "v1", "widgets", "Widget", true),
 ];
 
-fn discovery(path: &str) -> Option<(u16, Value)> {
+const CRD_PATH: &str = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com";
+
+fn discovery(path: &str, crd_stored: bool) -> Option<(u16, Value)> {
     let verbs = json!(["create", "delete", "get", "list", "patch", "update", "watch"]);
     let list = |gv: &str, group: &str, version: &str| {
         let resources: Vec<Value> = RESOURCES
@@ -55,11 +60,16 @@ fn discovery(path: &str) -> Option<(u16, Value)> {
             json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [
                 {"name": "apps", "versions": [{"groupVersion": "apps/v1", "version": "v1"}],
                  "preferredVersion": {"groupVersion": "apps/v1", "version": "v1"}},
+                {"name": "apiextensions.k8s.io", "versions": [{"groupVersion": "apiextensions.k8s.io/v1", "version": "v1"}],
+                 "preferredVersion": {"groupVersion": "apiextensions.k8s.io/v1", "version": "v1"}},
                 {"name": "metrics.k8s.io", "versions": [{"groupVersion": "metrics.k8s.io/v1beta1", "version": "v1beta1"}],
                  "preferredVersion": {"groupVersion": "metrics.k8s.io/v1beta1", "version": "v1beta1"}}]}),
         ),
         "/api/v1" => (200, list("v1", "", "v1")),
         "/apis/apps/v1" => (200, list("apps/v1", "apps", "v1")),
+        "/apis/apiextensions.k8s.io/v1" => (200, list("apiextensions.k8s.io/v1", "apiextensions.k8s.io", "v1")),
+        "/apis/example.com/v1" if crd_stored => (200, list("example.com/v1", "example.com", "v1")),
+        "/apis/example.com/v1" => (404, status(404, "NotFound", "the server could not find the requested resource")),
         "/apis/metrics.k8s.io/v1beta1" => {
             (503, status(503, "ServiceUnavailable", "the server is currently unable to handle the request"))
         }
@@ -94,14 +104,17 @@ fn parse_object_path(path: &str) -> Option<(&'static Resource, String, Option<St
 
 fn handle(state: &Mutex<State>, method: &str, target: &str, body: &[u8]) -> (u16, Value) {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    if let Some(answer) = discovery(path) {
+    let mut st = state.lock().expect("lock");
+    if let Some(answer) = discovery(path, st.objects.contains_key(CRD_PATH)) {
         return answer;
     }
-    let mut st = state.lock().expect("lock");
     st.log.push(format!("{method} {target}"));
     let Some((res, ns, name)) = parse_object_path(path) else {
         return (404, status(404, "NotFound", "the server could not find the requested resource"));
     };
+    if res.0 == "example.com" && !st.objects.contains_key(CRD_PATH) {
+        return (404, status(404, "NotFound", "the server could not find the requested resource"));
+    }
     let dry_run = query.split('&').any(|q| q == "dryRun=All");
     match (method, name) {
         ("GET", None) => {
@@ -421,4 +434,55 @@ async fn a_failed_sync_is_retried_then_exits_1() {
         "{stdout}"
     );
     assert_eq!(String::from_utf8_lossy(&out.stderr).matches("retrying in 0s").count(), 1);
+}
+
+#[tokio::test]
+async fn a_crd_and_its_custom_resource_sync_together() {
+    let server = start().await;
+    assert_eq!(server.cluster.scope("example.com/v1", "Widget"), None, "unknown before the CRD exists");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("w.yaml"),
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\nspec:\n  size: 1\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("crd.yaml"),
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.example.com\nspec:\n  group: example.com\n  names: {kind: Widget, plural: widgets}\n  scope: Namespaced\n",
+    )
+    .expect("write");
+    let app = Application::from_yaml(
+        "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: crd}\nspec:\n  source: {repoURL: ./x}\n  destination: {namespace: default}\n",
+        "app.yaml",
+    )
+    .expect("app");
+    let opts = Options {
+        controller_namespace: "argocd".into(),
+        source: SourceOptions { local: Some(dir.path().to_path_buf()), ..Default::default() },
+        render: Default::default(),
+    };
+    let request = SyncRequest {
+        prune: false,
+        sync_options: None,
+        execute: ExecuteOptions {
+            poll_interval: Duration::from_millis(10),
+            wave_delay: Duration::ZERO,
+            ..Default::default()
+        },
+    };
+    let desired = controller::desired(&app, &opts).await.expect("render");
+    let cmp = controller::compare(&server.cluster, &app, &desired, &opts).await.expect("compare");
+    let outcome = controller::sync(&server.cluster, &app, &cmp, &request, &mut |_| {}).await.expect("sync");
+    assert_eq!(outcome.phase, OperationPhase::Succeeded, "{}", outcome.message);
+    let order: Vec<&str> = outcome.results.iter().map(|r| r.key.kind.as_str()).collect();
+    assert_eq!(order, vec!["CustomResourceDefinition", "Widget"]);
+    assert!(server
+        .state
+        .lock()
+        .expect("lock")
+        .objects
+        .contains_key("/apis/example.com/v1/namespaces/default/widgets/w"));
+    assert_eq!(server.cluster.scope("example.com/v1", "Widget"), Some(KindScope::Namespaced));
+    let cmp = controller::compare(&server.cluster, &app, &desired, &opts).await.expect("compare");
+    assert_eq!(cmp.sync_status, SyncStatus::Synced);
 }

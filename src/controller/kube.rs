@@ -121,15 +121,20 @@ pub enum ClusterConfig {
 pub struct KubeCluster {
     client: kube::Client,
     index: ApiIndex,
+    /// Kinds that appeared after connecting (CRDs applied by this sync), found on use.
+    late: std::sync::Mutex<ResourceTable>,
 }
 
 /// Served resource types by (group, version, kind), and the preferred version of each
 /// kind for listing. Built group-version by group-version so one broken aggregated
 /// API (a metrics server that is down) skips only itself, as Argo CD does;
 /// `kube::Discovery::run` would fail as a whole.
+/// Resource types by (group, version, kind).
+type ResourceTable = BTreeMap<(String, String, String), (ApiResource, ApiCapabilities)>;
+
 #[derive(Default)]
 struct ApiIndex {
-    resources: BTreeMap<(String, String, String), (ApiResource, ApiCapabilities)>,
+    resources: ResourceTable,
     preferred: Vec<(ApiResource, ApiCapabilities)>,
 }
 
@@ -196,7 +201,7 @@ impl KubeCluster {
             message: "timed out".into(),
             code: 0,
         })??;
-        Ok(KubeCluster { client, index })
+        Ok(KubeCluster { client, index, late: Default::default() })
     }
 
     fn resolve(&self, api_version: &str, kind: &str) -> Result<(ApiResource, ApiCapabilities)> {
@@ -208,8 +213,34 @@ impl KubeCluster {
             .ok_or_else(|| Error::UnknownKind { api_version: api_version.to_string(), kind: kind.to_string() })
     }
 
-    fn api(&self, api_version: &str, key: &ResourceKey) -> Result<(Api<DynamicObject>, ApiResource)> {
-        let (ar, caps) = self.resolve(api_version, &key.kind)?;
+    /// Like `resolve`, but a kind unknown at connect time is looked up again, for up to
+    /// 3 s (a CRD applied earlier in this sync becomes Established; Argo CD waits as long).
+    async fn resolve_late(&self, api_version: &str, kind: &str) -> Result<(ApiResource, ApiCapabilities)> {
+        if let Ok(found) = self.resolve(api_version, kind) {
+            return Ok(found);
+        }
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let id = (group.to_string(), version.to_string(), kind.to_string());
+        if let Some(found) = self.late.lock().ok().and_then(|late| late.get(&id).cloned()) {
+            return Ok(found);
+        }
+        let gvk = kube::api::GroupVersionKind::gvk(group, version, kind);
+        for attempt in 0..4 {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            if let Ok(found) = kube::discovery::pinned_kind(&self.client, &gvk).await {
+                if let Ok(mut late) = self.late.lock() {
+                    late.insert(id, found.clone());
+                }
+                return Ok(found);
+            }
+        }
+        Err(Error::UnknownKind { api_version: api_version.to_string(), kind: kind.to_string() })
+    }
+
+    async fn api(&self, api_version: &str, key: &ResourceKey) -> Result<(Api<DynamicObject>, ApiResource)> {
+        let (ar, caps) = self.resolve_late(api_version, &key.kind).await?;
         let api =
             match caps.scope {
                 Scope::Namespaced if key.namespace.is_empty() => return Err(Error::Api {
@@ -265,7 +296,10 @@ fn to_dynamic(obj: &Map<String, Value>, what: &str) -> Result<DynamicObject> {
 
 impl Cluster for KubeCluster {
     fn scope(&self, api_version: &str, kind: &str) -> Option<KindScope> {
-        let (_, caps) = self.resolve(api_version, kind).ok()?;
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let id = (group.to_string(), version.to_string(), kind.to_string());
+        let late = self.late.lock().ok().and_then(|late| late.get(&id).cloned());
+        let (_, caps) = self.resolve(api_version, kind).ok().or(late)?;
         Some(match caps.scope {
             Scope::Namespaced => KindScope::Namespaced,
             Scope::Cluster => KindScope::Cluster,
@@ -273,7 +307,7 @@ impl Cluster for KubeCluster {
     }
 
     async fn get(&self, api_version: &str, key: &ResourceKey) -> Result<Option<Map<String, Value>>> {
-        let (api, ar) = self.api(api_version, key)?;
+        let (api, ar) = self.api(api_version, key).await?;
         match api.get_opt(&key.name).await.map_err(|e| api_error(format!("get {key}"), e))? {
             Some(obj) => Ok(Some(to_map(obj, &ar)?)),
             None => Ok(None),
@@ -311,7 +345,7 @@ impl Cluster for KubeCluster {
         let ApplyOptions { mode, dry_run, validate } = opts;
         let key = ResourceKey::of(obj);
         let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
-        let (api, ar) = self.api(api_version, &key)?;
+        let (api, ar) = self.api(api_version, &key).await?;
         let verb = if dry_run { "dry-run apply" } else { "apply" };
         let what = format!("{verb} {key}");
         let result = match mode {
@@ -344,7 +378,7 @@ impl Cluster for KubeCluster {
         propagation: Propagation,
         dry_run: bool,
     ) -> Result<()> {
-        let (api, _) = self.api(api_version, key)?;
+        let (api, _) = self.api(api_version, key).await?;
         let dp = DeleteParams {
             dry_run,
             propagation_policy: Some(match propagation {
