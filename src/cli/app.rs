@@ -426,7 +426,8 @@ async fn get(g: &GlobalArgs, a: &AppRef) -> Result<Verdict> {
         _ => "Manual",
     };
     let dest = &app.spec.destination;
-    println!("Name:               {}/{}", g.app_namespace, app.metadata.name);
+    let app_ns = if app.metadata.namespace.is_empty() { &g.app_namespace } else { &app.metadata.namespace };
+    println!("Name:               {app_ns}/{}", app.metadata.name);
     println!("Project:            {}", if app.spec.project.is_empty() { "default" } else { &app.spec.project });
     println!("Server:             {}", if dest.server.is_empty() { &dest.name } else { &dest.server });
     println!("Namespace:          {}", dest.namespace);
