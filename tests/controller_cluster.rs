@@ -76,6 +76,8 @@ impl Env {
         let request = SyncRequest {
             prune,
             sync_options: None,
+            resources: Vec::new(),
+            skip_hooks: false,
             execute: ExecuteOptions {
                 timeout: Duration::from_secs(180),
                 poll_interval: Duration::from_secs(1),

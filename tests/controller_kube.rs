@@ -286,6 +286,8 @@ async fn compare_and_sync_go_through_the_kube_client() {
     let request = SyncRequest {
         prune: true,
         sync_options: None,
+        resources: Vec::new(),
+        skip_hooks: false,
         execute: ExecuteOptions {
             poll_interval: Duration::from_millis(10),
             wave_delay: Duration::ZERO,
@@ -464,6 +466,8 @@ async fn a_crd_and_its_custom_resource_sync_together() {
     let request = SyncRequest {
         prune: false,
         sync_options: None,
+        resources: Vec::new(),
+        skip_hooks: false,
         execute: ExecuteOptions {
             poll_interval: Duration::from_millis(10),
             wave_delay: Duration::ZERO,

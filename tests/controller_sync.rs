@@ -37,6 +37,8 @@ fn request(prune: bool) -> SyncRequest {
     SyncRequest {
         prune,
         sync_options: None,
+        resources: Vec::new(),
+        skip_hooks: false,
         execute: ExecuteOptions {
             timeout: Duration::from_secs(5),
             poll_interval: Duration::from_millis(5),
@@ -379,4 +381,37 @@ async fn apply_out_of_sync_only_skips_unmodified_resources() {
     let outcome = sync(&cluster, &a, dir.path(), &request(false)).await.expect("second sync");
     assert_eq!(outcome.phase, OperationPhase::Succeeded, "{}", outcome.message);
     assert_eq!(cluster.writes(), vec!["apply ConfigMap/config"], "the unmodified Deployment is not re-applied");
+}
+
+#[tokio::test]
+async fn a_selective_sync_applies_only_the_named_resources_and_runs_no_hooks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "job.yaml", PRESYNC_JOB);
+    write(dir.path(), "cm.yaml", CM_WAVE_MINUS_ONE);
+    write(dir.path(), "deploy.yaml", DEPLOYMENT);
+    let cluster = FakeCluster::new();
+    let mut req = request(false);
+    req.resources = vec![kcmp::controller::sync::plan::Selector::parse("apps:Deployment:web").expect("selector")];
+    let outcome = sync(&cluster, &app("    syncOptions: []\n"), dir.path(), &req).await.expect("sync");
+    assert_eq!(outcome.phase, OperationPhase::Succeeded, "{}", outcome.message);
+    assert_eq!(cluster.writes(), vec!["apply Deployment/web"]);
+
+    let cluster = FakeCluster::new();
+    let mut req = request(false);
+    req.resources = vec![kcmp::controller::sync::plan::Selector::parse("!:ConfigMap:*").expect("selector")];
+    sync(&cluster, &app("    syncOptions: []\n"), dir.path(), &req).await.expect("sync");
+    assert_eq!(cluster.writes(), vec!["apply Deployment/web"], "exclusions only: everything else, still no hooks");
+
+    let cluster = FakeCluster::new();
+    let mut req = request(false);
+    req.skip_hooks = true;
+    sync(&cluster, &app("    syncOptions: []\n"), dir.path(), &req).await.expect("sync");
+    assert_eq!(
+        cluster.writes(),
+        vec!["apply ConfigMap/config", "apply Deployment/web"],
+        "--strategy apply skips hooks"
+    );
+
+    let err = kcmp::controller::sync::plan::Selector::parse("Deployment/web").expect_err("bad");
+    assert_eq!(err, "--resource \"Deployment/web\": expected GROUP:KIND:NAME or GROUP:KIND:NAMESPACE/NAME");
 }

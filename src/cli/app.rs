@@ -14,6 +14,7 @@ use crate::controller::diff::{Color, SyncStatus};
 use crate::controller::health::HealthStatus;
 use crate::controller::kube::{ClusterConfig, KubeCluster};
 use crate::controller::sync::execute::{Event, ExecuteOptions, OperationPhase, ResultStatus, TaskResult};
+use crate::controller::sync::plan::Selector;
 use crate::controller::sync::retry::{parse_duration, Retry};
 use crate::controller::{self, Comparison, Options, SyncRequest};
 use crate::render::{self, sops};
@@ -117,6 +118,13 @@ struct SyncArgs {
     /// Seconds between waves (Argo CD waits 2).
     #[arg(long, default_value_t = 2)]
     wave_delay: u64,
+    /// Selective sync: only `GROUP:KIND:[NAMESPACE/]NAME` (repeatable, `*` wildcards,
+    /// `!` excludes); runs no hooks.
+    #[arg(long = "resource", value_name = "GROUP:KIND:NAME")]
+    resource: Vec<String>,
+    /// `hook` (default) runs hooks; `apply` applies the resources only.
+    #[arg(long, value_enum, default_value = "hook")]
+    strategy: Strategy,
     /// Retries of a failed operation (-1 = unlimited).
     #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     retry_limit: i64,
@@ -129,6 +137,12 @@ struct SyncArgs {
     /// Longest wait between retries.
     #[arg(long, default_value = "3m")]
     retry_backoff_max_duration: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Strategy {
+    Hook,
+    Apply,
 }
 
 #[derive(Debug, Args)]
@@ -330,6 +344,13 @@ async fn sync(g: &GlobalArgs, a: &SyncArgs) -> Result<Verdict> {
     let request = SyncRequest {
         prune: a.prune,
         sync_options: if a.sync_option.is_empty() { None } else { Some(a.sync_option.clone()) },
+        resources: a
+            .resource
+            .iter()
+            .map(|r| Selector::parse(r))
+            .collect::<std::result::Result<Vec<_>, String>>()
+            .map_err(anyhow::Error::msg)?,
+        skip_hooks: a.strategy == Strategy::Apply,
         execute: ExecuteOptions {
             dry_run: a.dry_run,
             timeout: Duration::from_secs(a.timeout),

@@ -192,6 +192,10 @@ pub struct SyncRequest {
     pub prune: bool,
     /// Replace the app's sync options for this operation (argocd `--sync-option`).
     pub sync_options: Option<Vec<String>>,
+    /// Selective sync (`--resource`): only these resources, no hooks. Empty = full sync.
+    pub resources: Vec<sync::plan::Selector>,
+    /// Run hooks (`--strategy hook`, the default); `false` = `--strategy apply`.
+    pub skip_hooks: bool,
     /// Execution settings (dry-run, timeout, polling).
     pub execute: ExecuteOptions,
 }
@@ -227,16 +231,20 @@ pub async fn sync<C: Cluster>(
         prune: request.prune,
         allow_empty: app.allow_empty(),
         sync_options: options.clone(),
-        hooks: true,
+        hooks: !request.skip_hooks && request.resources.is_empty(),
         revision: comparison.revision.clone(),
         started_unix,
     };
     tracing::info!(revision = %comparison.revision, status = %comparison.sync_status, "sync starts");
-    let plan = if options.has("ApplyOutOfSyncOnly=true") {
-        sync::plan::plan(name, &out_of_sync_only(comparison), &plan_opts)?
+    let mut reconciled = if options.has("ApplyOutOfSyncOnly=true") {
+        out_of_sync_only(comparison)
     } else {
-        sync::plan::plan(name, &comparison.reconciled, &plan_opts)?
+        comparison.reconciled.clone()
     };
+    if !request.resources.is_empty() {
+        reconciled = sync::plan::select(&reconciled, &request.resources);
+    }
+    let plan = sync::plan::plan(name, &reconciled, &plan_opts)?;
     let namespace = managed_namespace(cluster, app, &options, comparison).await?;
     let mut exec = request.execute.clone();
     exec.propagation = propagation;

@@ -341,3 +341,59 @@ fn bubble_dependencies(tasks: &mut Vec<Task>) {
         i += 1;
     }
 }
+
+/// One `--resource GROUP:KIND:[NAMESPACE/]NAME` filter of a selective sync (`*`
+/// matches anything in a field; a leading `!` excludes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Selector {
+    group: String,
+    kind: String,
+    namespace: Option<String>,
+    name: String,
+    exclude: bool,
+}
+
+impl Selector {
+    /// Parses `GROUP:KIND:NAME` or `GROUP:KIND:NAMESPACE/NAME` (group empty for core kinds).
+    pub fn parse(text: &str) -> std::result::Result<Selector, String> {
+        let (exclude, body) = match text.strip_prefix('!') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let parts: Vec<&str> = body.split(':').collect();
+        let [group, kind, name] = parts.as_slice() else {
+            return Err(format!("--resource {text:?}: expected GROUP:KIND:NAME or GROUP:KIND:NAMESPACE/NAME"));
+        };
+        let (namespace, name) = match name.split_once('/') {
+            Some((ns, n)) => (Some(ns.to_string()), n.to_string()),
+            None => (None, name.to_string()),
+        };
+        if kind.is_empty() || name.is_empty() {
+            return Err(format!("--resource {text:?}: KIND and NAME must not be empty"));
+        }
+        Ok(Selector { group: group.to_string(), kind: kind.to_string(), namespace, name, exclude })
+    }
+
+    fn matches(&self, key: &ResourceKey) -> bool {
+        let field = |pattern: &str, value: &str| pattern == "*" || pattern == value;
+        field(&self.group, &key.group)
+            && field(&self.kind, &key.kind)
+            && field(&self.name, &key.name)
+            && self.namespace.as_deref().is_none_or(|ns| field(ns, &key.namespace))
+    }
+}
+
+/// The resources a selective sync touches: those matching an including selector
+/// (all, when there are only exclusions) and no excluding one. Hooks are dropped:
+/// a selective sync runs none (docs/controller-sync.md §5.2).
+pub fn select(reconciled: &Reconciled, selectors: &[Selector]) -> Reconciled {
+    let includes: Vec<&Selector> = selectors.iter().filter(|s| !s.exclude).collect();
+    let excludes: Vec<&Selector> = selectors.iter().filter(|s| s.exclude).collect();
+    let mut out = reconciled.clone();
+    out.hooks.clear();
+    out.resources.retain(|p| {
+        (includes.is_empty() || includes.iter().any(|s| s.matches(&p.key)))
+            && !excludes.iter().any(|s| s.matches(&p.key))
+    });
+    out
+}
