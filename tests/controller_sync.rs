@@ -415,3 +415,36 @@ async fn a_selective_sync_applies_only_the_named_resources_and_runs_no_hooks() {
     let err = kcmp::controller::sync::plan::Selector::parse("Deployment/web").expect_err("bad");
     assert_eq!(err, "--resource \"Deployment/web\": expected GROUP:KIND:NAME or GROUP:KIND:NAMESPACE/NAME");
 }
+
+#[tokio::test]
+async fn respect_ignore_differences_keeps_live_values_of_ignored_fields() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "deploy.yaml", DEPLOYMENT);
+    let cluster = FakeCluster::new();
+    let policy = "    syncOptions: [RespectIgnoreDifferences=true]\n";
+    let yaml = app_yaml(policy).replace(
+        "  syncPolicy:\n",
+        "  ignoreDifferences:\n  - {group: apps, kind: Deployment, jsonPointers: [/spec/replicas]}\n  syncPolicy:\n",
+    );
+    let a = Application::from_yaml(&yaml, "app.yaml").expect("app");
+    sync(&cluster, &a, dir.path(), &request(false)).await.expect("first sync");
+    let mut live = cluster.object("Deployment", "web").expect("live");
+    live["spec"]["replicas"] = json!(7);
+    cluster.put(serde_json::Value::Object(live));
+    assert_eq!(status(&cluster, &a, dir.path()).await, SyncStatus::Synced, "ignored for the diff");
+    sync(&cluster, &a, dir.path(), &request(false)).await.expect("second sync");
+    assert_eq!(
+        cluster.object("Deployment", "web").expect("live")["spec"]["replicas"],
+        7,
+        "the scaled value survives a sync"
+    );
+
+    let plain = Application::from_yaml(&yaml.replace("RespectIgnoreDifferences=true", "Validate=true"), "app.yaml")
+        .expect("app");
+    sync(&cluster, &plain, dir.path(), &request(false)).await.expect("third sync");
+    assert_eq!(
+        cluster.object("Deployment", "web").expect("live")["spec"]["replicas"],
+        1,
+        "without the option git wins"
+    );
+}

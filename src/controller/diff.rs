@@ -297,6 +297,58 @@ fn remove_owned(value: &mut Value, fields: &Map<String, Value>) {
     }
 }
 
+/// `RespectIgnoreDifferences=true` (docs/controller-sync.md §2): before applying an
+/// object that exists live, the live values of its ignored fields (JSON pointers and
+/// jq paths without `[]`) replace the target's, so a sync does not revert them.
+pub fn respect_ignored(
+    target: &mut Map<String, Value>,
+    live: &Map<String, Value>,
+    key: &ResourceKey,
+    rules: &[IgnoreDifferences],
+) -> Result<()> {
+    let live = Value::Object(live.clone());
+    let mut value = Value::Object(std::mem::take(target));
+    for rule in rules.iter().filter(|r| rule_matches(r, key)) {
+        let mut pointers: Vec<String> = rule.json_pointers.clone();
+        for expr in &rule.jq_path_expressions {
+            let steps = parse_jq_path(expr)?;
+            if steps.iter().all(|s| matches!(s, JqStep::Field(_))) {
+                let escaped: Vec<String> = steps
+                    .iter()
+                    .filter_map(|s| match s {
+                        JqStep::Field(f) => Some(f.replace('~', "~0").replace('/', "~1")),
+                        JqStep::Each => None,
+                    })
+                    .collect();
+                pointers.push(format!("/{}", escaped.join("/")));
+            }
+        }
+        for pointer in pointers.iter().filter(|p| !p.starts_with("/status")) {
+            match live.pointer(pointer) {
+                Some(v) => set_pointer(&mut value, pointer, v.clone()),
+                None => remove_pointer(&mut value, pointer),
+            }
+        }
+    }
+    if let Value::Object(m) = value {
+        *target = m;
+    }
+    Ok(())
+}
+
+fn set_pointer(value: &mut Value, pointer: &str, new: Value) {
+    let mut cur = value;
+    let parts: Vec<String> = pointer.split('/').skip(1).map(|p| p.replace("~1", "/").replace("~0", "~")).collect();
+    let Some((last, parents)) = parts.split_last() else { return };
+    for p in parents {
+        let Some(obj) = cur.as_object_mut() else { return };
+        cur = obj.entry(p.clone()).or_insert_with(|| Value::Object(Map::new()));
+    }
+    if let Some(obj) = cur.as_object_mut() {
+        obj.insert(last.clone(), new);
+    }
+}
+
 /// Compares one pair. `predicted` is the server's dry-run result for the target
 /// (when the target and live both exist); without it the target itself is used.
 pub fn compare(

@@ -244,6 +244,13 @@ pub async fn sync<C: Cluster>(
     if !request.resources.is_empty() {
         reconciled = sync::plan::select(&reconciled, &request.resources);
     }
+    if options.has("RespectIgnoreDifferences=true") {
+        for pair in &mut reconciled.resources {
+            if let (Some(target), Some(live)) = (pair.target.as_mut(), pair.live.as_ref()) {
+                diff::respect_ignored(target, live, &pair.key, &app.spec.ignore_differences)?;
+            }
+        }
+    }
     let plan = sync::plan::plan(name, &reconciled, &plan_opts)?;
     let namespace = managed_namespace(cluster, app, &options, comparison).await?;
     let mut exec = request.execute.clone();
