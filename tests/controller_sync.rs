@@ -448,3 +448,52 @@ async fn respect_ignore_differences_keeps_live_values_of_ignored_fields() {
         "without the option git wins"
     );
 }
+
+#[tokio::test]
+async fn sync_fail_hooks_run_only_when_the_operation_fails() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "cleanup.yaml",
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: cleanup\n  annotations:\n    argocd.argoproj.io/hook: SyncFail\n",
+    );
+    write(dir.path(), "cm.yaml", CM_WAVE_MINUS_ONE);
+    let cluster = FakeCluster::new();
+    let ok = sync(&cluster, &app("    syncOptions: []\n"), dir.path(), &request(false)).await.expect("sync");
+    assert_eq!(ok.phase, OperationPhase::Succeeded);
+    assert!(!cluster.has("Job", "cleanup"), "no SyncFail hook on success");
+
+    write(
+        dir.path(),
+        "deploy.yaml",
+        &DEPLOYMENT.replace("name: web\n", &format!("name: web\n  annotations:\n    {HEALTH}: degraded\n")),
+    );
+    write(dir.path(), "svc.yaml", "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  annotations:\n    argocd.argoproj.io/sync-wave: \"1\"\n");
+    let failed = sync(&cluster, &app("    syncOptions: []\n"), dir.path(), &request(false)).await.expect("sync");
+    assert_eq!(failed.phase, OperationPhase::Failed);
+    assert!(cluster.has("Job", "cleanup"), "the SyncFail hook ran");
+    let hook = failed.results.iter().find(|r| r.key.name == "cleanup").expect("hook result");
+    assert_eq!((hook.phase.to_string(), hook.state), ("SyncFail".to_string(), TaskState::Succeeded));
+}
+
+#[tokio::test]
+async fn a_post_sync_hook_waits_for_the_sync_phase_to_be_healthy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "deploy.yaml",
+        &DEPLOYMENT.replace("name: web\n", &format!("name: web\n  annotations:\n    {HEALTH}: progressing\n")),
+    );
+    write(
+        dir.path(),
+        "notify.yaml",
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: notify\n  annotations:\n    argocd.argoproj.io/hook: PostSync\n",
+    );
+    let cluster = FakeCluster::new();
+    let mut req = request(false);
+    req.execute.timeout = Duration::from_millis(150);
+    let outcome = sync(&cluster, &app("    syncOptions: []\n"), dir.path(), &req).await.expect("sync");
+    assert_eq!(outcome.phase, OperationPhase::Failed);
+    assert!(outcome.message.contains("waiting for healthy state of apps/Deployment/web"), "{}", outcome.message);
+    assert!(!cluster.has("Job", "notify"), "PostSync must not start before Sync is healthy");
+}
