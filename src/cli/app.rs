@@ -170,7 +170,7 @@ enum ManifestSource {
 struct ManifestsArgs {
     #[command(flatten)]
     app: AppRef,
-    /// `git`: rendered from the source; `live`: the app's objects in the cluster.
+    /// `git`: rendered from the source; `live`: the app's objects in the cluster (Secret values masked).
     #[arg(long, value_enum, default_value = "git")]
     source: ManifestSource,
 }
@@ -500,7 +500,16 @@ async fn manifests(g: &GlobalArgs, a: &ManifestsArgs) -> Result<Verdict> {
         }
         ManifestSource::Live => {
             let (_, _, _, cmp) = compare_app(g, &a.app.app).await?;
-            cmp.reconciled.resources.into_iter().filter_map(|p| p.live).map(serde_json::Value::Object).collect()
+            // Secret values are masked, as Argo CD hides them in managed resources.
+            cmp.reconciled
+                .resources
+                .into_iter()
+                .filter_map(|p| {
+                    let mut live = serde_json::Value::Object(p.live?);
+                    controller::diff::mask_secrets(&p.key, &mut live, &mut serde_json::Value::Null);
+                    Some(live)
+                })
+                .collect()
         }
     };
     let yaml = render::yaml::emit::to_yaml_stream(objects.iter());

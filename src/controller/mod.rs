@@ -2,6 +2,7 @@
 //! driven by `kcmp app diff|sync|wait` (docs/controller-sync.md, controller-health.md,
 //! controller-cli.md). Steps, in order:
 //!
+//! 0. [`application`]: the Application as written (file or cluster).
 //! 1. [`source`]: fetch the source (local directory or Git at `targetRevision`) and
 //!    render it with the engine (`render::render`, plugin env/params as context).
 //! 2. [`reconcile`]: default namespaces, stamp [`tracking`] ids, split hooks, pair
