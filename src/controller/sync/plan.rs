@@ -374,6 +374,17 @@ impl Selector {
         Ok(Selector { group: group.to_string(), kind: kind.to_string(), namespace, name, exclude })
     }
 
+    /// Selects exactly one object (self-heal syncs only the drifted resources).
+    pub fn exact(key: &ResourceKey) -> Selector {
+        Selector {
+            group: key.group.clone(),
+            kind: key.kind.clone(),
+            namespace: Some(key.namespace.clone()),
+            name: key.name.clone(),
+            exclude: false,
+        }
+    }
+
     fn matches(&self, key: &ResourceKey) -> bool {
         let field = |pattern: &str, value: &str| pattern == "*" || pattern == value;
         field(&self.group, &key.group)
