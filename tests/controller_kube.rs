@@ -288,6 +288,7 @@ async fn compare_and_sync_go_through_the_kube_client() {
         sync_options: None,
         resources: Vec::new(),
         skip_hooks: false,
+        force: false,
         execute: ExecuteOptions {
             poll_interval: Duration::from_millis(10),
             wave_delay: Duration::ZERO,
@@ -468,6 +469,7 @@ async fn a_crd_and_its_custom_resource_sync_together() {
         sync_options: None,
         resources: Vec::new(),
         skip_hooks: false,
+        force: false,
         execute: ExecuteOptions {
             poll_interval: Duration::from_millis(10),
             wave_delay: Duration::ZERO,

@@ -38,6 +38,7 @@ fn opts(prune: bool, sync_options: &[&str]) -> PlanOptions {
         hooks: true,
         revision: "0123456789abcdef".into(),
         started_unix: 1700000000,
+        force: false,
     }
 }
 
