@@ -115,7 +115,7 @@ impl Task {
         self.force && self.live.is_some() && !matches!(self.key.kind.as_str(), "CustomResourceDefinition" | "Namespace")
     }
 
-    /// Whether the task deletes something (a prune that is not skipped).
+    /// Whether the task is a prune candidate (deleted, or kept with a reason).
     pub fn is_prune(&self) -> bool {
         matches!(self.action, Action::Prune(_))
     }
