@@ -11,4 +11,5 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod cmp;
 pub mod render;

@@ -2,6 +2,7 @@
 //! environment, prints, and picks exit codes; errors are `anyhow` here.
 
 pub mod render;
+pub mod serve;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -18,6 +19,8 @@ pub struct KcmpCli {
 enum KcmpCommand {
     /// Render a directory like `kubectl kustomize` (same as the `render` binary).
     Render(render::RenderArgs),
+    /// Run the Argo CD Config Management Plugin sidecar on a unix socket.
+    Serve(serve::ServeArgs),
 }
 
 /// Entry point of the `kcmp` binary.
@@ -26,6 +29,7 @@ pub fn kcmp_main() -> ExitCode {
     let cli = KcmpCli::parse();
     let result = match cli.command {
         KcmpCommand::Render(args) => render::run(&args),
+        KcmpCommand::Serve(args) => serve::run(&args),
     };
     exit_code(result)
 }
@@ -48,9 +52,15 @@ fn exit_code(result: anyhow::Result<ExitCode>) -> ExitCode {
     }
 }
 
-/// Logs go to stderr (stdout carries manifests), filtered by `RUST_LOG` (default warn).
+/// Logs go to stderr (stdout carries manifests), filtered by `RUST_LOG` (default warn);
+/// JSON lines when `ARGOCD_CMP_SERVER_LOGFORMAT=json` (the sidecar's log option).
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if std::env::var("ARGOCD_CMP_SERVER_LOGFORMAT").is_ok_and(|f| f == "json") {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
