@@ -620,3 +620,32 @@ fn repository_plugin_yaml_is_a_ready_in_process_config() {
     assert!(matches!(config.generate, kcmp::cmp::config::Generate::InProcess(_)));
     assert!(config.discover.rule().is_some());
 }
+
+async fn generate_with_cache_header(client: &mut Client, archive: &[u8], env: Vec<EnvEntry>) -> (Vec<String>, String) {
+    let reply =
+        client.generate_manifest(tokio_stream::iter(messages(archive, "apps/gb", env))).await.expect("generate");
+    let cache = reply.metadata().get("kcmp-cache").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    (reply.into_inner().manifests, cache)
+}
+
+#[tokio::test]
+async fn in_process_output_is_cached_by_archive_and_env_but_not_for_sops_apps() {
+    let server = Server::start(IN_PROCESS, |_| {}).await;
+    let mut client = server.client().await;
+    let archive = tgz(&guestbook());
+    let (first, c1) = generate_with_cache_header(&mut client, &archive, vec![]).await;
+    let (second, c2) = generate_with_cache_header(&mut client, &archive, vec![]).await;
+    assert_eq!((c1.as_str(), c2.as_str()), ("miss", "hit"));
+    assert_eq!(first, second);
+    let (_, c3) = generate_with_cache_header(&mut client, &archive, env(&[("ARGOCD_ENV_X", "1")])).await;
+    assert_eq!(c3, "miss", "different env, different key");
+
+    let mut files = guestbook();
+    files.push(("apps/gb/notes.txt", "secrets are managed with sops\n"));
+    let sops_archive = tgz(&files);
+    let (_, c4) = generate_with_cache_header(&mut client, &sops_archive, vec![]).await;
+    let (_, c5) = generate_with_cache_header(&mut client, &sops_archive, vec![]).await;
+    assert_eq!((c4.as_str(), c5.as_str()), ("off", "off"), "possible SOPS content is never cached by default");
+    assert!(server.leftovers().is_empty());
+    server.stop().await;
+}

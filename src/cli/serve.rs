@@ -43,6 +43,12 @@ pub struct ServeArgs {
     /// Refuse SOPS files even where plugin.yaml allows decryption.
     #[arg(long)]
     pub no_decrypt: bool,
+    /// Memory for cached rendered output, in MiB (0 disables the cache).
+    #[arg(long, env = "KCMP_CACHE_MB", default_value_t = 64)]
+    pub cache_mb: usize,
+    /// Also cache output of apps with SOPS files (decrypted data then stays in memory).
+    #[arg(long, env = "KCMP_CACHE_DECRYPTED")]
+    pub cache_decrypted: bool,
 }
 
 /// Loads the config, builds the options, serves until a termination signal.
@@ -75,6 +81,8 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
         max_message_bytes: args.grpc_max_size_mb.saturating_mul(1 << 20),
         base_env: vars.into_iter().collect(),
         decryption,
+        cache_bytes: args.cache_mb.saturating_mul(1 << 20),
+        cache_decrypted: args.cache_decrypted,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     runtime.block_on(async move {

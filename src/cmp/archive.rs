@@ -48,6 +48,9 @@ pub struct Extracted {
     pub entries: u64,
     /// Bytes written to regular files.
     pub bytes: u64,
+    /// Some file contains the word `sops`: the app may hold encrypted data, so its
+    /// rendered output is not cached unless the operator allows it.
+    pub mentions_sops: bool,
 }
 
 /// Reads metadata then chunks until the client half-closes, hashing as it goes.
@@ -182,7 +185,9 @@ pub fn extract(archive: &[u8], root: &Path, limits: &Limits, preserve_file_mode:
                         fail(format!("{shown:?}: cannot create file: {e}"))
                     }
                 })?;
-            let written = io::copy(&mut entry, &mut file).map_err(|e| fail(format!("{shown:?}: {}", io_detail(e))))?;
+            let mut scan = Scan { inner: &mut file, carry: Vec::new(), found: false };
+            let written = io::copy(&mut entry, &mut scan).map_err(|e| fail(format!("{shown:?}: {}", io_detail(e))))?;
+            done.mentions_sops |= scan.found;
             if preserve_file_mode {
                 fs::set_permissions(&target, fs::Permissions::from_mode(mode))
                     .map_err(|e| fail(format!("{shown:?}: cannot set mode: {e}")))?;
@@ -267,6 +272,29 @@ fn io_detail(e: io::Error) -> String {
     }
 }
 
+/// A writer that also looks for `sops` in what passes through, across buffer edges.
+struct Scan<'a, W> {
+    inner: &'a mut W,
+    carry: Vec<u8>,
+    found: bool,
+}
+
+impl<W: io::Write> io::Write for Scan<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        if !self.found {
+            self.carry.extend_from_slice(&buf[..n]);
+            self.found = self.carry.windows(4).any(|w| w == b"sops");
+            let keep = self.carry.len().saturating_sub(3);
+            self.carry.drain(..keep);
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("decompressed archive is larger than {0} bytes; raise --max-extracted-bytes")]
 struct CapExceeded(u64);
@@ -339,11 +367,17 @@ mod tests {
             file(b, "apps/shared.yaml", b"kind: A\n");
         });
         let (dir, r) = run(&a);
-        assert_eq!(r.expect("ok"), Extracted { entries: 3, bytes: 28 });
+        assert_eq!(r.expect("ok"), Extracted { entries: 3, bytes: 28, mentions_sops: false });
         let work = dir.path().join("work");
         assert_eq!(fs::read_to_string(work.join("apps/x/a.yaml")).expect("read"), "kind: A\n");
         let mode = fs::metadata(work.join("apps/x/kustomization.yaml")).expect("meta").permissions().mode();
         assert_eq!(mode & 0o111, 0, "exec bits dropped without preserveFileMode");
+    }
+
+    #[test]
+    fn files_mentioning_sops_are_flagged() {
+        let a = tgz(|b| file(b, "secret.yaml", b"data: {}\nsops:\n  mac: x\n"));
+        assert!(run(&a).1.expect("ok").mentions_sops);
     }
 
     #[test]

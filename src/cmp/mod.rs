@@ -11,6 +11,7 @@
 //! `discovery.rs` and `params.rs` answer MatchRepository and GetParametersAnnouncement.
 
 pub mod archive;
+pub mod cache;
 pub mod command;
 pub mod config;
 pub mod discovery;
@@ -55,6 +56,10 @@ pub struct ServeOptions {
     pub base_env: Vec<(String, String)>,
     /// SOPS keys for the in-process engine.
     pub decryption: Decryption,
+    /// Bytes of rendered manifests kept in memory (0 disables the cache).
+    pub cache_bytes: usize,
+    /// Also cache output of apps that may hold SOPS-encrypted files (plaintext in memory).
+    pub cache_decrypted: bool,
 }
 
 impl Default for ServeOptions {
@@ -68,6 +73,8 @@ impl Default for ServeOptions {
             max_message_bytes: 100 << 20,
             base_env: Vec::new(),
             decryption: Decryption::default(),
+            cache_bytes: 64 << 20,
+            cache_decrypted: false,
         }
     }
 }
@@ -79,6 +86,9 @@ pub(crate) struct Shared {
     /// Canonical `<work_dir>/_cmp_server`.
     pub(crate) work_root: PathBuf,
     pub(crate) slots: tokio::sync::Semaphore,
+    pub(crate) cache: cache::Cache,
+    /// Part of every cache key: a changed plugin.yaml never serves old output.
+    pub(crate) config_fingerprint: String,
 }
 
 /// The socket path for `config` under `dir`, refusing names that leave `dir`.
@@ -117,7 +127,9 @@ pub async fn serve(
     if config.discover.rule().is_none() {
         info!(plugin = %config.name, "no discovery rule: applications must name the plugin ({})", socket_name(&config));
     }
-    let shared = Arc::new(Shared { config, options, work_root, slots });
+    let cache = cache::Cache::new(options.cache_bytes);
+    let config_fingerprint = format!("{config:?}");
+    let shared = Arc::new(Shared { config, options, work_root, slots, cache, config_fingerprint });
     let service = ConfigManagementPluginServiceServer::new(server::CmpService { shared })
         .max_decoding_message_size(max_message)
         .max_encoding_message_size(max_message);

@@ -6,6 +6,7 @@
 //! request fails or the client goes away (the future is dropped).
 
 use crate::cmp::archive::{self, Received};
+use crate::cmp::cache::Cache;
 use crate::cmp::command::{self, CommandError};
 use crate::cmp::config::{Generate, InProcess, Rule};
 use crate::cmp::error::{Code, Failure, Phase};
@@ -54,6 +55,7 @@ struct Unpacked {
     work: Arc<TempDir>,
     app: PathBuf,
     env: Vec<(String, String)>,
+    mentions_sops: bool,
 }
 
 /// Which RPC a work dir is for (Argo CD names it in the creation error).
@@ -64,12 +66,13 @@ pub(crate) enum Purpose {
     Parameters,
 }
 
-async fn receive_and_extract<S>(
+/// Creates the request's work dir and receives the verified archive.
+async fn receive<S>(
     shared: &Shared,
     clock: &mut Clock,
     stream: S,
     purpose: Purpose,
-) -> Result<Unpacked, Failure>
+) -> Result<(Arc<TempDir>, Received), Failure>
 where
     S: Stream<Item = Result<AppStreamRequest, tonic::Status>> + Unpin,
 {
@@ -82,12 +85,23 @@ where
         Failure::new(Phase::Receive, format!("error creating workdir for {what}: error creating temp dir: {e}"))
             .with_code(Code::Internal)
     })?;
-    let work = Arc::new(work);
     let limits = shared.options.limits;
-    let Received { metadata, archive } = clock.phase(Phase::Receive, archive::receive(stream, &limits)).await?;
+    let received = clock.phase(Phase::Receive, archive::receive(stream, &limits)).await?;
+    Ok((Arc::new(work), received))
+}
+
+/// Unpacks the archive in a blocking task and resolves the app dir.
+async fn extract(
+    shared: &Shared,
+    clock: &mut Clock,
+    work: Arc<TempDir>,
+    received: Received,
+) -> Result<Unpacked, Failure> {
+    let Received { metadata, archive } = received;
+    let limits = shared.options.limits;
     let dir = Arc::clone(&work);
     let preserve = shared.config.preserve_file_mode;
-    clock
+    let extracted = clock
         .phase(Phase::Extract, async move {
             let task = tokio::task::spawn_blocking(move || archive::extract(&archive, dir.path(), &limits, preserve));
             task.await.map_err(|e| joined(Phase::Extract, e))?
@@ -95,7 +109,20 @@ where
         .await?;
     let app = app_path(work.path(), &metadata.app_rel_path)
         .ok_or_else(|| Failure::new(Phase::Extract, "illegal appPath: out of workDir bound"))?;
-    Ok(Unpacked { work, app, env: params::env_pairs(&metadata.env) })
+    Ok(Unpacked { work, app, env: params::env_pairs(&metadata.env), mentions_sops: extracted.mentions_sops })
+}
+
+async fn receive_and_extract<S>(
+    shared: &Shared,
+    clock: &mut Clock,
+    stream: S,
+    purpose: Purpose,
+) -> Result<Unpacked, Failure>
+where
+    S: Stream<Item = Result<AppStreamRequest, tonic::Status>> + Unpin,
+{
+    let (work, received) = receive(shared, clock, stream, purpose).await?;
+    extract(shared, clock, work, received).await
 }
 
 /// `clean(join(workDir, appRelPath))`, refused when it leaves the work dir (§6).
@@ -126,14 +153,50 @@ fn command_deadline(shared: &Shared, client: Option<Instant>) -> Option<Instant>
     }
 }
 
+/// Whether a GenerateManifest answer came from the cache (sent as `kcmp-cache`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CacheOutcome {
+    /// Served from memory: no extraction, no render.
+    Hit,
+    /// Rendered and stored.
+    Miss,
+    /// Not cacheable (compat mode, possible SOPS content, cache disabled).
+    Off,
+}
+
+impl CacheOutcome {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            CacheOutcome::Hit => "hit",
+            CacheOutcome::Miss => "miss",
+            CacheOutcome::Off => "off",
+        }
+    }
+}
+
 /// GenerateManifest: the manifest strings of the app.
-pub(crate) async fn generate<S>(shared: &Shared, stream: S, deadline: Option<Instant>) -> Result<Vec<String>, Failure>
+pub(crate) async fn generate<S>(
+    shared: &Shared,
+    stream: S,
+    deadline: Option<Instant>,
+) -> Result<(Arc<Vec<String>>, CacheOutcome), Failure>
 where
     S: Stream<Item = Result<AppStreamRequest, tonic::Status>> + Unpin,
 {
     let mut clock = Clock { timings: Vec::new(), deadline };
     let _permit = clock.phase(Phase::Queue, wait_for_slot(shared)).await?;
-    let req = receive_and_extract(shared, &mut clock, stream, Purpose::Generate).await?;
+    let (work, received) = receive(shared, &mut clock, stream, Purpose::Generate).await?;
+    // Only the in-process engine is a pure function of the request; commands are not.
+    let key = match &shared.config.generate {
+        Generate::InProcess(_) if shared.options.cache_bytes > 0 => {
+            Some(Cache::key(&received.metadata, &shared.config_fingerprint))
+        }
+        _ => None,
+    };
+    if let Some(hit) = key.as_ref().and_then(|k| shared.cache.get(k)) {
+        return Ok((hit, CacheOutcome::Hit));
+    }
+    let req = extract(shared, &mut clock, work, received).await?;
     let manifests = match &shared.config.generate {
         Generate::InProcess(settings) => {
             let options = render_options(shared, settings, &req.env)?;
@@ -191,8 +254,16 @@ where
             Ok(())
         })
         .await?;
+    let manifests = Arc::new(manifests);
+    let cacheable = !req.mentions_sops || shared.options.cache_decrypted;
     drop(req);
-    Ok(manifests)
+    match key {
+        Some(key) if cacheable => {
+            shared.cache.put(key, Arc::clone(&manifests));
+            Ok((manifests, CacheOutcome::Miss))
+        }
+        _ => Ok((manifests, CacheOutcome::Off)),
+    }
 }
 
 fn render_options(shared: &Shared, settings: &InProcess, env: &[(String, String)]) -> Result<render::Options, Failure> {

@@ -39,11 +39,14 @@ impl ConfigManagementPluginService for CmpService {
         request: Request<Streaming<AppStreamRequest>>,
     ) -> Result<Response<ManifestResponse>, Status> {
         let deadline = deadline(&request);
-        let manifests = request::generate(&self.shared, request.into_inner(), deadline)
+        let (manifests, cache) = request::generate(&self.shared, request.into_inner(), deadline)
             .await
             .map_err(|f| status(Rpc::Generate, f))?;
-        info!(manifests = manifests.len(), "generated");
-        Ok(Response::new(ManifestResponse { manifests, source_type: String::new() }))
+        info!(manifests = manifests.len(), cache = cache.as_str(), "generated");
+        let manifests = Arc::try_unwrap(manifests).unwrap_or_else(|shared| shared.as_ref().clone());
+        let mut response = Response::new(ManifestResponse { manifests, source_type: String::new() });
+        response.metadata_mut().insert("kcmp-cache", tonic::metadata::MetadataValue::from_static(cache.as_str()));
+        Ok(response)
     }
 
     #[instrument(skip_all, fields(rpc = "CheckPluginConfiguration"))]
