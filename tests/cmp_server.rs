@@ -649,3 +649,28 @@ async fn in_process_output_is_cached_by_archive_and_env_but_not_for_sops_apps() 
     assert!(server.leftovers().is_empty());
     server.stop().await;
 }
+
+#[tokio::test]
+async fn metrics_endpoint_counts_requests_errors_phases_and_cache() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let server = Server::start(IN_PROCESS, |o| o.metrics_addr = Some(addr)).await;
+    let mut client = server.client().await;
+    let archive = tgz(&guestbook());
+    generate_with_cache_header(&mut client, &archive, vec![]).await;
+    let _ = refuse(&server, vec![]).await;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(addr).await.expect("metrics listens");
+    conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await.expect("write");
+    let mut text = String::new();
+    conn.read_to_string(&mut text).await.expect("read");
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.contains("kcmp_requests_total{rpc=\"GenerateManifest\"} 2\n"), "{text}");
+    assert!(text.contains("kcmp_request_errors_total{rpc=\"GenerateManifest\",code=\"Unknown\"} 1\n"), "{text}");
+    assert!(text.contains("kcmp_phase_duration_seconds_count{phase=\"render\"} 1\n"), "{text}");
+    assert!(text.contains("kcmp_cache_requests_total{result=\"miss\"} 1\n"), "{text}");
+    assert!(text.contains("kcmp_requests_in_flight 0\n"), "{text}");
+    assert!(!text.contains("apps/gb"), "no app paths in metrics");
+    server.stop().await;
+}

@@ -49,6 +49,9 @@ pub struct ServeArgs {
     /// Also cache output of apps with SOPS files (decrypted data then stays in memory).
     #[arg(long, env = "KCMP_CACHE_DECRYPTED")]
     pub cache_decrypted: bool,
+    /// Serve Prometheus metrics on this address (e.g. 0.0.0.0:9102), path /metrics.
+    #[arg(long, env = "KCMP_METRICS_ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// Loads the config, builds the options, serves until a termination signal.
@@ -83,6 +86,7 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
         decryption,
         cache_bytes: args.cache_mb.saturating_mul(1 << 20),
         cache_decrypted: args.cache_decrypted,
+        metrics_addr: args.metrics_addr,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     runtime.block_on(async move {

@@ -17,6 +17,7 @@ pub mod config;
 pub mod discovery;
 pub mod error;
 pub mod manifests;
+pub mod metrics;
 pub mod params;
 pub mod proto;
 mod request;
@@ -60,6 +61,8 @@ pub struct ServeOptions {
     pub cache_bytes: usize,
     /// Also cache output of apps that may hold SOPS-encrypted files (plaintext in memory).
     pub cache_decrypted: bool,
+    /// Where to answer `GET /metrics` (Prometheus); `None` = no metrics endpoint.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 impl Default for ServeOptions {
@@ -75,6 +78,7 @@ impl Default for ServeOptions {
             decryption: Decryption::default(),
             cache_bytes: 64 << 20,
             cache_decrypted: false,
+            metrics_addr: None,
         }
     }
 }
@@ -89,6 +93,7 @@ pub(crate) struct Shared {
     pub(crate) cache: cache::Cache,
     /// Part of every cache key: a changed plugin.yaml never serves old output.
     pub(crate) config_fingerprint: String,
+    pub(crate) metrics: Arc<metrics::Metrics>,
 }
 
 /// The socket path for `config` under `dir`, refusing names that leave `dir`.
@@ -129,7 +134,18 @@ pub async fn serve(
     }
     let cache = cache::Cache::new(options.cache_bytes);
     let config_fingerprint = format!("{config:?}");
-    let shared = Arc::new(Shared { config, options, work_root, slots, cache, config_fingerprint });
+    let metrics = Arc::new(metrics::Metrics::default());
+    let metrics_task = match options.metrics_addr {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| Error::Startup { what: format!("listen for metrics on {addr}"), source })?;
+            info!(%addr, "metrics on /metrics");
+            Some(tokio::spawn(metrics::serve(listener, Arc::clone(&metrics))))
+        }
+        None => None,
+    };
+    let shared = Arc::new(Shared { config, options, work_root, slots, cache, config_fingerprint, metrics });
     let service = ConfigManagementPluginServiceServer::new(server::CmpService { shared })
         .max_decoding_message_size(max_message)
         .max_encoding_message_size(max_message);
@@ -148,6 +164,9 @@ pub async fn serve(
         })
         .await;
     let _ = std::fs::remove_file(&socket);
+    if let Some(task) = metrics_task {
+        task.abort();
+    }
     result.map_err(|e| Error::Startup {
         what: format!("serve on {}", socket.display()),
         source: std::io::Error::other(e.to_string()),

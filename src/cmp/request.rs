@@ -24,6 +24,7 @@ use tokio_stream::Stream;
 struct Clock {
     timings: Vec<(Phase, std::time::Duration)>,
     deadline: Option<Instant>,
+    metrics: Arc<crate::cmp::metrics::Metrics>,
 }
 
 impl Clock {
@@ -41,7 +42,9 @@ impl Clock {
             },
             None => work.await,
         };
-        self.timings.push((phase, started.elapsed()));
+        let took = started.elapsed();
+        self.metrics.phase(phase, took);
+        self.timings.push((phase, took));
         result.map_err(|mut f| {
             f.timings = std::mem::take(&mut self.timings);
             f
@@ -183,7 +186,7 @@ pub(crate) async fn generate<S>(
 where
     S: Stream<Item = Result<AppStreamRequest, tonic::Status>> + Unpin,
 {
-    let mut clock = Clock { timings: Vec::new(), deadline };
+    let mut clock = Clock { timings: Vec::new(), deadline, metrics: Arc::clone(&shared.metrics) };
     let _permit = clock.phase(Phase::Queue, wait_for_slot(shared)).await?;
     let (work, received) = receive(shared, &mut clock, stream, Purpose::Generate).await?;
     // Only the in-process engine is a pure function of the request; commands are not.
@@ -283,7 +286,7 @@ pub(crate) async fn match_repository<S>(
 where
     S: Stream<Item = Result<AppStreamRequest, tonic::Status>> + Unpin,
 {
-    let mut clock = Clock { timings: Vec::new(), deadline };
+    let mut clock = Clock { timings: Vec::new(), deadline, metrics: Arc::clone(&shared.metrics) };
     let _permit = clock.phase(Phase::Queue, wait_for_slot(shared)).await?;
     let req = receive_and_extract(shared, &mut clock, stream, Purpose::Match).await?;
     let Some(rule) = shared.config.discover.rule() else {
@@ -325,7 +328,7 @@ pub(crate) async fn parameters<S>(
 where
     S: Stream<Item = Result<AppStreamRequest, tonic::Status>> + Unpin,
 {
-    let mut clock = Clock { timings: Vec::new(), deadline };
+    let mut clock = Clock { timings: Vec::new(), deadline, metrics: Arc::clone(&shared.metrics) };
     let _permit = clock.phase(Phase::Queue, wait_for_slot(shared)).await?;
     let req = receive_and_extract(shared, &mut clock, stream, Purpose::Parameters).await?;
     let spec = &shared.config.parameters;

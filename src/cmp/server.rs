@@ -39,9 +39,10 @@ impl ConfigManagementPluginService for CmpService {
         request: Request<Streaming<AppStreamRequest>>,
     ) -> Result<Response<ManifestResponse>, Status> {
         let deadline = deadline(&request);
-        let (manifests, cache) = request::generate(&self.shared, request.into_inner(), deadline)
-            .await
-            .map_err(|f| status(Rpc::Generate, f))?;
+        let timer = self.timer(Rpc::Generate);
+        let (manifests, cache) =
+            timer.done(request::generate(&self.shared, request.into_inner(), deadline).await, Rpc::Generate)?;
+        self.shared.metrics.cache(cache.as_str());
         info!(manifests = manifests.len(), cache = cache.as_str(), "generated");
         let manifests = Arc::try_unwrap(manifests).unwrap_or_else(|shared| shared.as_ref().clone());
         let mut response = Response::new(ManifestResponse { manifests, source_type: String::new() });
@@ -81,10 +82,43 @@ impl ConfigManagementPluginService for CmpService {
         request: Request<Streaming<AppStreamRequest>>,
     ) -> Result<Response<ParametersAnnouncementResponse>, Status> {
         let deadline = deadline(&request);
-        let parameter_announcements = request::parameters(&self.shared, request.into_inner(), deadline)
-            .await
-            .map_err(|f| status(Rpc::Parameters, f))?;
+        let timer = self.timer(Rpc::Parameters);
+        let parameter_announcements =
+            timer.done(request::parameters(&self.shared, request.into_inner(), deadline).await, Rpc::Parameters)?;
         Ok(Response::new(ParametersAnnouncementResponse { parameter_announcements }))
+    }
+}
+
+impl CmpService {
+    fn timer(&self, rpc: Rpc) -> Timer<'_> {
+        self.shared.metrics.started(rpc.name());
+        Timer { service: self, started: Instant::now() }
+    }
+}
+
+/// Counts a request in the metrics from start to reply.
+struct Timer<'a> {
+    service: &'a CmpService,
+    started: Instant,
+}
+
+impl Timer<'_> {
+    /// Records the outcome and maps a failure to its status.
+    fn done<T>(self, result: Result<T, Failure>, rpc: Rpc) -> Result<T, Status> {
+        let result = result.map_err(|f| status(rpc, f));
+        let code = result.as_ref().err().map(Status::code);
+        self.service.shared.metrics.finished(rpc.name(), self.started.elapsed(), code);
+        result
+    }
+}
+
+impl Rpc {
+    fn name(self) -> &'static str {
+        match self {
+            Rpc::Generate => "GenerateManifest",
+            Rpc::Match => "MatchRepository",
+            Rpc::Parameters => "GetParametersAnnouncement",
+        }
     }
 }
 
