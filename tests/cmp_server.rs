@@ -674,3 +674,64 @@ async fn metrics_endpoint_counts_requests_errors_phases_and_cache() {
     assert!(!text.contains("apps/gb"), "no app paths in metrics");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_client_that_goes_away_mid_stream_leaves_no_work_dir() {
+    let server = Server::start(IN_PROCESS, |_| {}).await;
+    let archive = tgz(&[("noise.bin", "x".repeat(50_000).as_str())]);
+    let mut msgs = messages(&archive, ".", vec![]);
+    msgs.truncate(2);
+    // Metadata and one chunk, then the stream stays open until the client is dropped.
+    let stream = tokio_stream::StreamExt::chain(tokio_stream::iter(msgs), tokio_stream::pending());
+    let mut client = server.client().await;
+    let call = tokio::spawn(async move { client.generate_manifest(stream).await });
+    let mut saw_dir = false;
+    for _ in 0..100 {
+        if !server.leftovers().is_empty() {
+            saw_dir = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(saw_dir, "the request's work dir exists while it is received");
+    call.abort();
+    let _ = call.await;
+    let mut gone = false;
+    for _ in 0..200 {
+        if server.leftovers().is_empty() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(gone, "work dir left after the client went away: {:?}", server.leftovers());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_unlinks_the_socket_at_once_and_finishes_in_flight_requests() {
+    let yaml = "kind: ConfigManagementPlugin\nmetadata: {name: slow}\nspec:\n  generate: {command: [sh, -c, 'sleep 1; echo \"{\\\"kind\\\": \\\"Done\\\"}\"']}\n";
+    let mut server = Server::start(yaml, |_| {}).await;
+    let archive = tgz(&[("a.yaml", "")]);
+    let mut client = server.client().await;
+    let call =
+        tokio::spawn(
+            async move { client.generate_manifest(tokio_stream::iter(messages(&archive, ".", vec![]))).await },
+        );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    if let Some(tx) = server.stop.take() {
+        let _ = tx.send(());
+    }
+    let mut unlinked = false;
+    for _ in 0..50 {
+        if !server.socket.exists() {
+            unlinked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(unlinked, "socket removed as soon as shutdown starts");
+    let reply = call.await.expect("join").expect("in-flight request completes").into_inner();
+    assert_eq!(reply.manifests, vec!["{\"kind\": \"Done\"}".to_string()]);
+    server.stop().await;
+}
