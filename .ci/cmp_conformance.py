@@ -44,9 +44,12 @@ def render(app, env, params_file):
     if params_file:
         cmd += ["--params-json", params_file]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
-                       env={**os.environ, "SOPS_AGE_KEY_FILE": SOPS_KEY})
+                       env={**os.environ, "SOPS_AGE_KEY_FILE": SOPS_KEY, "RUST_LOG": "error"})
     if p.returncode != 0:
-        return None, p.stderr.strip().removeprefix("error: ")
+        # The error is the line starting with "error: " (logs may precede it).
+        lines = p.stderr.splitlines()
+        start = next((i for i, l in enumerate(lines) if l.startswith("error: ")), 0)
+        return None, "\n".join(lines[start:]).removeprefix("error: ")
     return [d for d in yaml.safe_load_all(p.stdout) if d is not None], None
 
 

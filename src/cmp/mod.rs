@@ -11,6 +11,7 @@
 //! `discovery.rs` and `params.rs` answer MatchRepository and GetParametersAnnouncement.
 
 pub mod archive;
+pub mod authority;
 pub mod cache;
 pub mod command;
 pub mod config;
@@ -156,7 +157,7 @@ pub async fn serve(
     let result = tonic::transport::Server::builder()
         .add_service(health)
         .add_service(service)
-        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), async move {
+        .serve_with_incoming_shutdown(incoming(listener), async move {
             shutdown.await;
             // New connections stop at once; running requests finish (§1).
             let _ = std::fs::remove_file(&unlink);
@@ -171,6 +172,14 @@ pub async fn serve(
         what: format!("serve on {}", socket.display()),
         source: std::io::Error::other(e.to_string()),
     })
+}
+
+/// Accepted connections, each behind the `:authority` fix the real repo-server needs.
+fn incoming(
+    listener: UnixListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<authority::AuthorityFix<tokio::net::UnixStream>>> {
+    use tokio_stream::StreamExt;
+    UnixListenerStream::new(listener).map(|conn| conn.map(authority::AuthorityFix::new))
 }
 
 fn socket_name(config: &PluginConfig) -> String {
