@@ -99,8 +99,10 @@ for name, app, root, env, params_file in cases:
 
 code, out, err = client("--socket", COMPAT_SOCKET, "params", "testdata/cmp/templated", "--repo-root", "testdata/cmp",
                         "--app-name", "templated")
-names = [p["name"] for p in (out or {}).get("parameterAnnouncements", [])]
-expect("params (compat): dynamic then static", code == 0 and names == ["templated", "replicas"], f"{out} {err}")
+items = (out or {}).get("parameterAnnouncements", [])
+got = [(p["name"], p["string"]) for p in items]
+expect("params (compat): dynamic then static", code == 0 and got == [("app", "templated"), ("replicas", "1")],
+       f"{out} {err}")
 
 code, out, err = client("--socket", SOCKET, "generate", "testdata/cmp/broken", "--repo-root", "testdata/cmp")
 message = (out or {}).get("error", {}).get("message", "")
@@ -113,6 +115,15 @@ code, out, err = client("--socket", SOCKET, "generate", "testdata/cmp/templated"
 message = (out or {}).get("error", {}).get("message", "")
 expect("generate with a bad checksum is refused",
        code == 2 and "file checksum validation error" in message, f"{out} {err}")
+
+plugin_dir = os.path.dirname(SOCKET)
+code, out, err = client("detect", "testdata/examples/guestbook/overlays/dev", "--repo-root",
+                        "testdata/examples/guestbook", "--plugin-dir", plugin_dir, "--plugin-name", "kcmp")
+expect("detect named plugin kcmp", code == 0 and (out or {}).get("selected") == "kcmp.sock", f"{out} {err}")
+code, out, err = client("detect", "testdata/examples/guestbook/overlays/dev", "--repo-root",
+                        "testdata/examples/guestbook", "--plugin-dir", plugin_dir)
+expect("detect unnamed: first matching socket in name order",
+       code == 0 and (out or {}).get("selected") == "kcmp-compat-v1.sock", f"{out} {err}")
 
 print()
 for s in same_error:
