@@ -735,3 +735,57 @@ async fn shutdown_unlinks_the_socket_at_once_and_finishes_in_flight_requests() {
     assert_eq!(reply.manifests, vec!["{\"kind\": \"Done\"}".to_string()]);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn discovery_and_dynamic_parameter_failures_carry_their_rpc_prefixes() {
+    let yaml = "kind: ConfigManagementPlugin\nmetadata: {name: p}\nspec:\n  generate: {command: ['true']}\n  discover: {find: {glob: Chart.yaml}}\n  parameters: {dynamic: {command: [sh, -c, 'echo not-json']}}\n";
+    let server = Server::start(yaml, |_| {}).await;
+    let mut client = server.client().await;
+    let archive = tgz(&[("a.yaml", "")]);
+    let s =
+        client.match_repository(tokio_stream::iter(messages(&archive, ".", vec![]))).await.expect_err("static miss");
+    assert!(
+        s.message().starts_with(
+            "match repository error: error finding glob match for pattern \"Chart.yaml\": file does not exist ("
+        ),
+        "{}",
+        s.message()
+    );
+    let s = client
+        .get_parameters_announcement(tokio_stream::iter(messages(&archive, ".", vec![])))
+        .await
+        .expect_err("bad json");
+    assert!(
+        s.message().starts_with(
+            "get parameters announcement error: error unmarshaling dynamic parameter output into ParametersAnnouncementResponse: expected ident at line 1 column 2"
+        ),
+        "{}",
+        s.message()
+    );
+    let s = client.match_repository(tokio_stream::iter(vec![])).await.expect_err("no metadata");
+    assert!(s.message().starts_with("match repository error receiving stream: error receiving stream header: EOF"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn preserve_file_mode_keeps_exec_bits_for_compat_commands() {
+    let yaml = "kind: ConfigManagementPlugin\nmetadata: {name: p}\nspec:\n  generate: {command: [./gen.sh]}\n  preserveFileMode: true\n";
+    let server = Server::start(yaml, |_| {}).await;
+    let script = "#!/bin/sh\necho '{\"kind\": \"FromScript\"}'\n";
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(script.len() as u64);
+    h.set_mode(0o755);
+    h.set_entry_type(tar::EntryType::Regular);
+    b.append_data(&mut h, "gen.sh", script.as_bytes()).expect("append");
+    let archive = gzip(&b.into_inner().expect("tar"));
+    let reply = server
+        .client()
+        .await
+        .generate_manifest(tokio_stream::iter(messages(&archive, ".", vec![])))
+        .await
+        .expect("script runs")
+        .into_inner();
+    assert_eq!(reply.manifests, vec!["{\"kind\": \"FromScript\"}".to_string()]);
+    server.stop().await;
+}
