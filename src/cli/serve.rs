@@ -90,21 +90,18 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     runtime.block_on(async move {
-        let shutdown = async {
-            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::error!("cannot watch SIGTERM: {e}");
-                    std::future::pending::<()>().await;
-                    return;
-                }
-            };
+        // Registered before serving starts, so a SIGTERM right after startup is not
+        // fatal (the default action) but a graceful shutdown.
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).context("watching SIGTERM")?;
+        let mut int = signal(SignalKind::interrupt()).context("watching SIGINT")?;
+        let shutdown = async move {
             tokio::select! {
                 _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
+                _ = int.recv() => {}
             }
         };
-        cmp::serve(config, options, shutdown).await
+        cmp::serve(config, options, shutdown).await.map_err(anyhow::Error::new)
     })?;
     Ok(ExitCode::SUCCESS)
 }
