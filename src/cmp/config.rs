@@ -272,10 +272,8 @@ pub(crate) fn fold_keys(value: Value) -> Value {
             for (k, v) in obj {
                 let key = k.to_lowercase();
                 let v = if key == "map" { v } else { fold_keys(v) };
-                // Go prefers an exact-case match; the first spelling seen wins here.
-                if !out.contains_key(&key) {
-                    out.insert(key, v);
-                }
+                // Go's decoder assigns every matching key in order: the last spelling wins.
+                out.insert(key, v);
             }
             Value::Object(out)
         }
@@ -329,6 +327,13 @@ mod tests {
         let e = parse("kind: ConfigManagementPlugin\nmetadata: {name: p}\nspec: {generate: {engine: helm}}\n")
             .expect_err("bad engine");
         assert!(e.to_string().contains("spec.generate.engine should be kcmp or command, found helm"), "{e}");
+    }
+
+    #[test]
+    fn of_two_spellings_of_a_key_the_last_wins_like_go() {
+        let c = parse("kind: ConfigManagementPlugin\nmetadata: {name: p}\nspec:\n  generate: {command: [a]}\n  Generate: {command: [b]}\n")
+            .expect("valid");
+        assert_eq!(c.generate, Generate::Command(Command { command: vec!["b".into()], args: vec![] }));
     }
 
     #[test]
