@@ -11,5 +11,6 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod cmp;
 pub mod controller;
 pub mod render;

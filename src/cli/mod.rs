@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod render;
+pub mod serve;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -21,6 +22,8 @@ enum KcmpCommand {
     Render(render::RenderArgs),
     /// Compare, sync and wait for Argo CD Applications (embedded controller).
     App(app::AppArgs),
+    /// Run the Argo CD Config Management Plugin sidecar on a unix socket.
+    Serve(serve::ServeArgs),
 }
 
 /// Entry point of the `kcmp` binary.
@@ -30,6 +33,7 @@ pub fn kcmp_main() -> ExitCode {
     let result = match cli.command {
         KcmpCommand::Render(args) => render::run(&args),
         KcmpCommand::App(args) => Ok(app::run(&args)),
+        KcmpCommand::Serve(args) => serve::run(&args),
     };
     exit_code(result)
 }
@@ -53,14 +57,19 @@ fn exit_code(result: anyhow::Result<ExitCode>) -> ExitCode {
 }
 
 /// Logs go to stderr (stdout carries manifests), filtered by `RUST_LOG` (default warn);
-/// colours only when stderr is a terminal, so CI logs and Argo CD's captured stderr stay plain.
+/// colours only when stderr is a terminal, so CI logs and Argo CD's captured stderr stay plain;
+/// JSON lines when `ARGOCD_CMP_SERVER_LOGFORMAT=json` (the sidecar's log option).
 fn init_tracing() {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
+        .with_ansi(std::io::stderr().is_terminal());
+    let _ = if std::env::var("ARGOCD_CMP_SERVER_LOGFORMAT").is_ok_and(|f| f == "json") {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
