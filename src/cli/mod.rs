@@ -1,6 +1,7 @@
 //! Command-line front ends of both binaries. The only layer that reads the process
 //! environment, prints, and picks exit codes; errors are `anyhow` here.
 
+pub mod app;
 pub mod render;
 
 use clap::{Parser, Subcommand};
@@ -18,6 +19,8 @@ pub struct KcmpCli {
 enum KcmpCommand {
     /// Render a directory like `kubectl kustomize` (same as the `render` binary).
     Render(render::RenderArgs),
+    /// Compare, sync and wait for Argo CD Applications (embedded controller).
+    App(app::AppArgs),
 }
 
 /// Entry point of the `kcmp` binary.
@@ -26,6 +29,7 @@ pub fn kcmp_main() -> ExitCode {
     let cli = KcmpCli::parse();
     let result = match cli.command {
         KcmpCommand::Render(args) => render::run(&args),
+        KcmpCommand::App(args) => Ok(app::run(&args)),
     };
     exit_code(result)
 }

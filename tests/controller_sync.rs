@@ -1,0 +1,499 @@
+//! The whole compare + sync pipeline (render -> reconcile -> diff -> plan -> execute)
+//! against an in-memory API server: waves, hooks, prunes, ownership, dry-run gating,
+//! CreateNamespace, timeouts. No cluster needed; the same scenarios run against a
+//! real one in `controller_cluster.rs` when KCMP_TEST_KUBECONFIG is set.
+
+mod support;
+
+use kcmp::controller::application::Application;
+use kcmp::controller::diff::SyncStatus;
+use kcmp::controller::source::SourceOptions;
+use kcmp::controller::sync::execute::{ExecuteOptions, OperationPhase, ResultStatus, TaskState};
+use kcmp::controller::{self, Options, SyncRequest};
+use serde_json::json;
+use std::path::Path;
+use std::time::Duration;
+use support::fake_cluster::{FakeCluster, HEALTH, INVALID};
+
+fn app_yaml(extra_sync_policy: &str) -> String {
+    format!(
+        "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: demo\n  namespace: argocd\nspec:\n  source:\n    repoURL: ./repo\n  destination:\n    server: https://kubernetes.default.svc\n    namespace: default\n  syncPolicy:\n{extra_sync_policy}"
+    )
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).expect("write fixture");
+}
+
+fn options(dir: &Path) -> Options {
+    Options {
+        controller_namespace: "argocd".into(),
+        source: SourceOptions { local: Some(dir.to_path_buf()), ..Default::default() },
+        render: Default::default(),
+    }
+}
+
+fn request(prune: bool) -> SyncRequest {
+    SyncRequest {
+        prune,
+        sync_options: None,
+        resources: Vec::new(),
+        skip_hooks: false,
+        execute: ExecuteOptions {
+            timeout: Duration::from_secs(5),
+            poll_interval: Duration::from_millis(5),
+            wave_delay: Duration::ZERO,
+            ..Default::default()
+        },
+    }
+}
+
+async fn sync(
+    cluster: &FakeCluster,
+    app: &Application,
+    dir: &Path,
+    req: &SyncRequest,
+) -> kcmp::controller::Result<kcmp::controller::sync::execute::Outcome> {
+    let opts = options(dir);
+    let desired = controller::desired(app, &opts).await?;
+    let cmp = controller::compare(cluster, app, &desired, &opts).await?;
+    controller::sync(cluster, app, &cmp, req, &mut |_| {}).await
+}
+
+async fn status(cluster: &FakeCluster, app: &Application, dir: &Path) -> SyncStatus {
+    let opts = options(dir);
+    let desired = controller::desired(app, &opts).await.expect("render");
+    controller::compare(cluster, app, &desired, &opts).await.expect("compare").sync_status
+}
+
+fn app(policy: &str) -> Application {
+    Application::from_yaml(&app_yaml(policy), "app.yaml").expect("valid app")
+}
+
+const CM_WAVE_MINUS_ONE: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: config\n  annotations:\n    argocd.argoproj.io/sync-wave: \"-1\"\ndata:\n  k: v\n";
+const DEPLOYMENT: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 1\n";
+
+#[tokio::test]
+async fn wave_minus_one_config_map_is_applied_before_the_wave_zero_deployment() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "cm.yaml", CM_WAVE_MINUS_ONE);
+    write(dir.path(), "deploy.yaml", DEPLOYMENT);
+    let cluster = FakeCluster::new();
+    let a = app("    syncOptions: []\n");
+    let outcome = sync(&cluster, &a, dir.path(), &request(false)).await.expect("sync");
+    assert_eq!(outcome.phase, OperationPhase::Succeeded, "{}", outcome.message);
+    assert_eq!(cluster.writes(), vec!["apply ConfigMap/config", "apply Deployment/web"]);
+    let waves: Vec<(String, i64)> = outcome.results.iter().map(|r| (r.key.kind.clone(), r.wave)).collect();
+    assert_eq!(waves, vec![("ConfigMap".into(), -1), ("Deployment".into(), 0)]);
+    let cm = cluster.object("ConfigMap", "config").expect("applied");
+    assert_eq!(cm["metadata"]["annotations"]["argocd.argoproj.io/tracking-id"], "demo:/ConfigMap:default/config");
+    assert_eq!(status(&cluster, &a, dir.path()).await, SyncStatus::Synced);
+}
+
+#[tokio::test]
+async fn a_progressing_wave_blocks_the_next_until_the_operation_times_out() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "deploy.yaml",
+        &format!("{DEPLOYMENT}---\n")
+            .replace("name: web\n", &format!("name: web\n  annotations:\n    {HEALTH}: progressing\n")),
+    );
+    write(dir.path(), "svc.yaml", "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  annotations:\n    argocd.argoproj.io/sync-wave: \"1\"\n");
+    let cluster = FakeCluster::new();
+    let mut req = request(false);
+    req.execute.timeout = Duration::from_millis(200);
+    let outcome = sync(&cluster, &app("    syncOptions: []\n"), dir.path(), &req).await.expect("sync");
+    assert_eq!(outcome.phase, OperationPhase::Failed);
+    assert!(
+        outcome.message.starts_with("operation timed out after 0s: waiting for healthy state of apps/Deployment/web"),
+        "{}",
+        outcome.message
+    );
+    assert!(!cluster.has("Service", "web"), "wave 1 must not be applied");
+}
+
+#[tokio::test]
+async fn a_degraded_wave_fails_the_operation_and_stops_later_waves() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "deploy.yaml",
+        &DEPLOYMENT.replace("name: web\n", &format!("name: web\n  annotations:\n    {HEALTH}: degraded\n")),
+    );
+    write(dir.path(), "svc.yaml", "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  annotations:\n    argocd.argoproj.io/sync-wave: \"1\"\n");
+    let cluster = FakeCluster::new();
+    let outcome = sync(&cluster, &app("    syncOptions: []\n"), dir.path(), &request(false)).await.expect("sync");
+    assert_eq!(outcome.phase, OperationPhase::Failed);
+    assert!(outcome.message.contains("exceeded its progress deadline"), "{}", outcome.message);
+    assert!(!cluster.has("Service", "web"));
+}
+
+const PRESYNC_JOB: &str = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n  annotations:\n    argocd.argoproj.io/hook: PreSync\n    argocd.argoproj.io/hook-delete-policy: HookSucceeded\n";
+
+#[tokio::test]
+async fn a_presync_job_runs_first_and_is_deleted_when_the_operation_succeeds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "job.yaml", PRESYNC_JOB);
+    write(dir.path(), "deploy.yaml", DEPLOYMENT);
+    let cluster = FakeCluster::new();
+    let outcome = sync(&cluster, &app("    syncOptions: []\n"), dir.path(), &request(false)).await.expect("sync");
+    assert_eq!(outcome.phase, OperationPhase::Succeeded, "{}", outcome.message);
+    assert_eq!(cluster.writes(), vec!["apply Job/migrate", "apply Deployment/web", "delete Job/migrate"]);
+    let job = outcome.results.iter().find(|r| r.key.kind == "Job").expect("job result");
+    assert!(job.hook);
+    assert_eq!(job.state, TaskState::Succeeded);
+}
+
+#[tokio::test]
+async fn a_failing_presync_job_gates_the_sync_phase() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let failing = PRESYNC_JOB.replace("HookSucceeded", "HookFailed").replace(
+        "argocd.argoproj.io/hook: PreSync\n",
+        &format!("argocd.argoproj.io/hook: PreSync\n    {HEALTH}: degraded\n"),
+    );
+    write(dir.path(), "job.yaml", &failing);
+    write(dir.path(), "deploy.yaml", DEPLOYMENT);
+    let cluster = FakeCluster::new();
+    let outcome = sync(&cluster, &app("    syncOptions: []\n"), dir.path(), &request(false)).await.expect("sync");
+    assert_eq!(outcome.phase, OperationPhase::Failed);
+    assert!(
+        outcome.message.starts_with(
+            "one or more synchronization tasks completed unsuccessfully: batch/Job/migrate: BackoffLimitExceeded"
+        ),
+        "{}",
+        outcome.message
+    );
+    assert!(!cluster.has("Deployment", "web"), "the Sync phase must not run");
+    assert_eq!(cluster.writes(), vec!["apply Job/migrate", "delete Job/migrate"], "HookFailed deletes the hook");
+}
+
+#[tokio::test]
+async fn a_leftover_hook_is_deleted_before_it_is_created_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "job.yaml",
+        &PRESYNC_JOB.replace("    argocd.argoproj.io/hook-delete-policy: HookSucceeded\n", ""),
+    );
+    let cluster = FakeCluster::new();
+    cluster
+        .put(json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "migrate", "namespace": "default"}}));
+    let outcome = sync(&cluster, &app("    syncOptions: []\n"), dir.path(), &request(false)).await.expect("sync");
+    assert_eq!(outcome.phase, OperationPhase::Succeeded, "{}", outcome.message);
+    assert_eq!(cluster.writes(), vec!["delete Job/migrate", "apply Job/migrate"]);
+    assert!(cluster.has("Job", "migrate"), "BeforeHookCreation keeps the new hook");
+}
+
+fn old_config_map(annotations: serde_json::Value) -> serde_json::Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "old", "namespace": "default", "annotations": annotations}})
+}
+
+#[tokio::test]
+async fn prune_last_deletes_a_removed_object_after_every_wave() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "deploy.yaml", DEPLOYMENT);
+    write(dir.path(), "cm.yaml", CM_WAVE_MINUS_ONE);
+    let cluster = FakeCluster::new();
+    cluster.put_tracked("demo", old_config_map(json!({})));
+    let a = app("    syncOptions: [PruneLast=true]\n");
+    let outcome = sync(&cluster, &a, dir.path(), &request(true)).await.expect("sync");
+    assert_eq!(outcome.phase, OperationPhase::Succeeded, "{}", outcome.message);
+    assert_eq!(cluster.writes(), vec!["apply ConfigMap/config", "apply Deployment/web", "delete ConfigMap/old"]);
+    let pruned = outcome.results.iter().find(|r| r.key.name == "old").expect("prune result");
+    assert_eq!((pruned.status, pruned.wave), (ResultStatus::Pruned, 1));
+}
+
+#[tokio::test]
+async fn without_prune_a_removed_object_is_kept_and_the_app_stays_out_of_sync() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "cm.yaml", CM_WAVE_MINUS_ONE);
+    let cluster = FakeCluster::new();
+    cluster.put_tracked("demo", old_config_map(json!({})));
+    let a = app("    syncOptions: []\n");
+    let outcome = sync(&cluster, &a, dir.path(), &request(false)).await.expect("sync");
+    let r = outcome.results.iter().find(|r| r.key.name == "old").expect("result");
+    assert_eq!((r.status, r.message.as_str()), (ResultStatus::PruneSkipped, "ignored (requires pruning)"));
+    assert!(cluster.has("ConfigMap", "old"));
+    assert_eq!(status(&cluster, &a, dir.path()).await, SyncStatus::OutOfSync);
+}
+
+#[tokio::test]
+async fn prune_false_on_the_live_object_is_respected() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "cm.yaml", CM_WAVE_MINUS_ONE);
+    let cluster = FakeCluster::new();
+    cluster.put_tracked("demo", old_config_map(json!({"argocd.argoproj.io/sync-options": "Prune=false"})));
+    let outcome = sync(&cluster, &app("    syncOptions: []\n"), dir.path(), &request(true)).await.expect("sync");
+    let r = outcome.results.iter().find(|r| r.key.name == "old").expect("result");
+    assert_eq!((r.status, r.message.as_str()), (ResultStatus::PruneSkipped, "ignored (no prune)"));
+    assert!(cluster.has("ConfigMap", "old"));
+}
+
+#[tokio::test]
+async fn objects_of_another_app_are_never_touched() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "cm.yaml", CM_WAVE_MINUS_ONE);
+    let cluster = FakeCluster::new();
+    cluster.put_tracked("other", old_config_map(json!({})));
+    cluster.put(
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "untracked", "namespace": "default"}}),
+    );
+    let outcome = sync(&cluster, &app("    syncOptions: []\n"), dir.path(), &request(true)).await.expect("sync");
+    assert_eq!(outcome.phase, OperationPhase::Succeeded);
+    assert_eq!(cluster.writes(), vec!["apply ConfigMap/config"]);
+    assert!(cluster.has("ConfigMap", "old") && cluster.has("ConfigMap", "untracked"));
+
+    let clash = tempfile::tempdir().expect("tempdir");
+    write(clash.path(), "cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: old\n");
+    let err = sync(&cluster, &app("    syncOptions: []\n"), clash.path(), &request(true)).await.expect_err("shared");
+    assert_eq!(
+        err.to_string(),
+        "application 'demo': /ConfigMap:default/old is tracked by application 'other'; kcmp never touches another app's objects: remove it from one of the apps"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_dry_run_applies_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "cm.yaml", CM_WAVE_MINUS_ONE);
+    write(
+        dir.path(),
+        "deploy.yaml",
+        &DEPLOYMENT.replace("name: web\n", &format!("name: web\n  annotations:\n    {INVALID}: \"yes\"\n")),
+    );
+    let cluster = FakeCluster::new();
+    let outcome = sync(&cluster, &app("    syncOptions: []\n"), dir.path(), &request(false)).await.expect("sync");
+    assert_eq!(outcome.phase, OperationPhase::Failed);
+    assert_eq!(
+        outcome.message,
+        "one or more objects failed to apply (dry run): dry-run apply apps/Deployment:default/web: spec.replicas: Invalid value: \"x\": must be an integer"
+    );
+    assert!(cluster.writes().is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_render_applies_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "kustomization.yaml", "resources:\n- missing.yaml\n");
+    let cluster = FakeCluster::new();
+    let err =
+        sync(&cluster, &app("    syncOptions: []\n"), dir.path(), &request(false)).await.expect_err("render fails");
+    assert!(err.to_string().starts_with("application 'demo': rendering "), "{err}");
+    assert!(cluster.log.lock().expect("lock").is_empty());
+}
+
+#[tokio::test]
+async fn pruning_everything_is_refused_unless_allow_empty() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cluster = FakeCluster::new();
+    cluster.put_tracked("demo", old_config_map(json!({})));
+    let err = sync(&cluster, &app("    syncOptions: []\n"), dir.path(), &request(true)).await.expect_err("refused");
+    assert!(err.to_string().contains("refusing to prune all 1 resources"), "{err}");
+    assert!(cluster.has("ConfigMap", "old"));
+    let allowed = app("    automated: {prune: true, allowEmpty: true}\n");
+    let outcome = sync(&cluster, &allowed, dir.path(), &request(true)).await.expect("sync");
+    assert_eq!(outcome.phase, OperationPhase::Succeeded);
+    assert!(!cluster.has("ConfigMap", "old"));
+}
+
+#[tokio::test]
+async fn create_namespace_creates_the_destination_before_the_dry_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "cm.yaml", CM_WAVE_MINUS_ONE);
+    let cluster = FakeCluster::new();
+    let yaml = app_yaml("    syncOptions: [CreateNamespace=true]\n").replace("namespace: default", "namespace: fresh");
+    let a = Application::from_yaml(&yaml, "app.yaml").expect("app");
+    let outcome = sync(&cluster, &a, dir.path(), &request(false)).await.expect("sync");
+    assert_eq!(outcome.phase, OperationPhase::Succeeded, "{}", outcome.message);
+    assert_eq!(cluster.writes(), vec!["apply Namespace/fresh", "apply ConfigMap/config"]);
+    let ns = cluster.object("Namespace", "fresh").expect("namespace");
+    assert!(ns["metadata"].get("annotations").is_none(), "the namespace carries no tracking id");
+
+    let without = tempfile::tempdir().expect("tempdir");
+    write(without.path(), "cm.yaml", CM_WAVE_MINUS_ONE);
+    let other = Application::from_yaml(
+        &app_yaml("    syncOptions: []\n").replace("namespace: default", "namespace: absent"),
+        "a.yaml",
+    )
+    .expect("app");
+    let outcome = sync(&cluster, &other, without.path(), &request(false)).await.expect("sync");
+    assert_eq!(outcome.phase, OperationPhase::Failed);
+    assert!(outcome.message.contains("namespaces \"absent\" not found"), "{}", outcome.message);
+}
+
+#[tokio::test]
+async fn a_dry_run_sync_changes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "cm.yaml", CM_WAVE_MINUS_ONE);
+    let cluster = FakeCluster::new();
+    cluster.put_tracked("demo", old_config_map(json!({})));
+    let mut req = request(true);
+    req.execute.dry_run = true;
+    let outcome = sync(&cluster, &app("    syncOptions: []\n"), dir.path(), &req).await.expect("sync");
+    assert_eq!(outcome.phase, OperationPhase::Succeeded);
+    assert!(cluster.writes().is_empty());
+    assert!(outcome.results.iter().any(|r| r.status == ResultStatus::Pruned && r.message == "pruned (dry run)"));
+}
+
+#[tokio::test]
+async fn live_drift_makes_the_app_out_of_sync_and_a_sync_repairs_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "cm.yaml", CM_WAVE_MINUS_ONE);
+    let cluster = FakeCluster::new();
+    let a = app("    syncOptions: []\n");
+    sync(&cluster, &a, dir.path(), &request(false)).await.expect("sync");
+    let mut live = cluster.object("ConfigMap", "config").expect("live");
+    live["data"]["k"] = json!("edited");
+    cluster.put(serde_json::Value::Object(live));
+    assert_eq!(status(&cluster, &a, dir.path()).await, SyncStatus::OutOfSync);
+    sync(&cluster, &a, dir.path(), &request(false)).await.expect("sync");
+    assert_eq!(status(&cluster, &a, dir.path()).await, SyncStatus::Synced);
+}
+
+#[tokio::test]
+async fn validate_false_turns_off_server_side_field_validation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "deploy.yaml",
+        &DEPLOYMENT.replace("name: web\n", &format!("name: web\n  annotations:\n    {INVALID}: \"yes\"\n")),
+    );
+    let cluster = FakeCluster::new();
+    let outcome =
+        sync(&cluster, &app("    syncOptions: [Validate=false]\n"), dir.path(), &request(false)).await.expect("sync");
+    assert_eq!(outcome.phase, OperationPhase::Succeeded, "{}", outcome.message);
+    assert!(cluster.has("Deployment", "web"));
+}
+
+#[tokio::test]
+async fn apply_out_of_sync_only_skips_unmodified_resources() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "cm.yaml", CM_WAVE_MINUS_ONE);
+    write(dir.path(), "deploy.yaml", DEPLOYMENT);
+    let cluster = FakeCluster::new();
+    let a = app("    syncOptions: [ApplyOutOfSyncOnly=true]\n");
+    sync(&cluster, &a, dir.path(), &request(false)).await.expect("first sync");
+    let mut live = cluster.object("ConfigMap", "config").expect("live");
+    live["data"]["k"] = json!("edited");
+    cluster.put(serde_json::Value::Object(live));
+    cluster.log.lock().expect("lock").clear();
+    let outcome = sync(&cluster, &a, dir.path(), &request(false)).await.expect("second sync");
+    assert_eq!(outcome.phase, OperationPhase::Succeeded, "{}", outcome.message);
+    assert_eq!(cluster.writes(), vec!["apply ConfigMap/config"], "the unmodified Deployment is not re-applied");
+}
+
+#[tokio::test]
+async fn a_selective_sync_applies_only_the_named_resources_and_runs_no_hooks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "job.yaml", PRESYNC_JOB);
+    write(dir.path(), "cm.yaml", CM_WAVE_MINUS_ONE);
+    write(dir.path(), "deploy.yaml", DEPLOYMENT);
+    let cluster = FakeCluster::new();
+    let mut req = request(false);
+    req.resources = vec![kcmp::controller::sync::plan::Selector::parse("apps:Deployment:web").expect("selector")];
+    let outcome = sync(&cluster, &app("    syncOptions: []\n"), dir.path(), &req).await.expect("sync");
+    assert_eq!(outcome.phase, OperationPhase::Succeeded, "{}", outcome.message);
+    assert_eq!(cluster.writes(), vec!["apply Deployment/web"]);
+
+    let cluster = FakeCluster::new();
+    let mut req = request(false);
+    req.resources = vec![kcmp::controller::sync::plan::Selector::parse("!:ConfigMap:*").expect("selector")];
+    sync(&cluster, &app("    syncOptions: []\n"), dir.path(), &req).await.expect("sync");
+    assert_eq!(cluster.writes(), vec!["apply Deployment/web"], "exclusions only: everything else, still no hooks");
+
+    let cluster = FakeCluster::new();
+    let mut req = request(false);
+    req.skip_hooks = true;
+    sync(&cluster, &app("    syncOptions: []\n"), dir.path(), &req).await.expect("sync");
+    assert_eq!(
+        cluster.writes(),
+        vec!["apply ConfigMap/config", "apply Deployment/web"],
+        "--strategy apply skips hooks"
+    );
+
+    let err = kcmp::controller::sync::plan::Selector::parse("Deployment/web").expect_err("bad");
+    assert_eq!(err, "--resource \"Deployment/web\": expected GROUP:KIND:NAME or GROUP:KIND:NAMESPACE/NAME");
+}
+
+#[tokio::test]
+async fn respect_ignore_differences_keeps_live_values_of_ignored_fields() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "deploy.yaml", DEPLOYMENT);
+    let cluster = FakeCluster::new();
+    let policy = "    syncOptions: [RespectIgnoreDifferences=true]\n";
+    let yaml = app_yaml(policy).replace(
+        "  syncPolicy:\n",
+        "  ignoreDifferences:\n  - {group: apps, kind: Deployment, jsonPointers: [/spec/replicas]}\n  syncPolicy:\n",
+    );
+    let a = Application::from_yaml(&yaml, "app.yaml").expect("app");
+    sync(&cluster, &a, dir.path(), &request(false)).await.expect("first sync");
+    let mut live = cluster.object("Deployment", "web").expect("live");
+    live["spec"]["replicas"] = json!(7);
+    cluster.put(serde_json::Value::Object(live));
+    assert_eq!(status(&cluster, &a, dir.path()).await, SyncStatus::Synced, "ignored for the diff");
+    sync(&cluster, &a, dir.path(), &request(false)).await.expect("second sync");
+    assert_eq!(
+        cluster.object("Deployment", "web").expect("live")["spec"]["replicas"],
+        7,
+        "the scaled value survives a sync"
+    );
+
+    let plain = Application::from_yaml(&yaml.replace("RespectIgnoreDifferences=true", "Validate=true"), "app.yaml")
+        .expect("app");
+    sync(&cluster, &plain, dir.path(), &request(false)).await.expect("third sync");
+    assert_eq!(
+        cluster.object("Deployment", "web").expect("live")["spec"]["replicas"],
+        1,
+        "without the option git wins"
+    );
+}
+
+#[tokio::test]
+async fn sync_fail_hooks_run_only_when_the_operation_fails() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "cleanup.yaml",
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: cleanup\n  annotations:\n    argocd.argoproj.io/hook: SyncFail\n",
+    );
+    write(dir.path(), "cm.yaml", CM_WAVE_MINUS_ONE);
+    let cluster = FakeCluster::new();
+    let ok = sync(&cluster, &app("    syncOptions: []\n"), dir.path(), &request(false)).await.expect("sync");
+    assert_eq!(ok.phase, OperationPhase::Succeeded);
+    assert!(!cluster.has("Job", "cleanup"), "no SyncFail hook on success");
+
+    write(
+        dir.path(),
+        "deploy.yaml",
+        &DEPLOYMENT.replace("name: web\n", &format!("name: web\n  annotations:\n    {HEALTH}: degraded\n")),
+    );
+    write(dir.path(), "svc.yaml", "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  annotations:\n    argocd.argoproj.io/sync-wave: \"1\"\n");
+    let failed = sync(&cluster, &app("    syncOptions: []\n"), dir.path(), &request(false)).await.expect("sync");
+    assert_eq!(failed.phase, OperationPhase::Failed);
+    assert!(cluster.has("Job", "cleanup"), "the SyncFail hook ran");
+    let hook = failed.results.iter().find(|r| r.key.name == "cleanup").expect("hook result");
+    assert_eq!((hook.phase.to_string(), hook.state), ("SyncFail".to_string(), TaskState::Succeeded));
+}
+
+#[tokio::test]
+async fn a_post_sync_hook_waits_for_the_sync_phase_to_be_healthy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "deploy.yaml",
+        &DEPLOYMENT.replace("name: web\n", &format!("name: web\n  annotations:\n    {HEALTH}: progressing\n")),
+    );
+    write(
+        dir.path(),
+        "notify.yaml",
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: notify\n  annotations:\n    argocd.argoproj.io/hook: PostSync\n",
+    );
+    let cluster = FakeCluster::new();
+    let mut req = request(false);
+    req.execute.timeout = Duration::from_millis(150);
+    let outcome = sync(&cluster, &app("    syncOptions: []\n"), dir.path(), &req).await.expect("sync");
+    assert_eq!(outcome.phase, OperationPhase::Failed);
+    assert!(outcome.message.contains("waiting for healthy state of apps/Deployment/web"), "{}", outcome.message);
+    assert!(!cluster.has("Job", "notify"), "PostSync must not start before Sync is healthy");
+}

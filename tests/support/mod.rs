@@ -1,0 +1,4 @@
+//! Test helpers shared by the controller integration tests.
+#![allow(dead_code)]
+
+pub mod fake_cluster;
