@@ -78,6 +78,7 @@ impl Env {
             sync_options: None,
             resources: Vec::new(),
             skip_hooks: false,
+            force: false,
             execute: ExecuteOptions {
                 timeout: Duration::from_secs(180),
                 poll_interval: Duration::from_secs(1),

@@ -288,6 +288,7 @@ async fn compare_and_sync_go_through_the_kube_client() {
         sync_options: None,
         resources: Vec::new(),
         skip_hooks: false,
+        force: false,
         execute: ExecuteOptions {
             poll_interval: Duration::from_millis(10),
             wave_delay: Duration::ZERO,
@@ -468,6 +469,7 @@ async fn a_crd_and_its_custom_resource_sync_together() {
         sync_options: None,
         resources: Vec::new(),
         skip_hooks: false,
+        force: false,
         execute: ExecuteOptions {
             poll_interval: Duration::from_millis(10),
             wave_delay: Duration::ZERO,
@@ -489,4 +491,58 @@ async fn a_crd_and_its_custom_resource_sync_together() {
     assert_eq!(server.cluster.scope("example.com/v1", "Widget"), Some(KindScope::Namespaced));
     let cmp = controller::compare(&server.cluster, &app, &desired, &opts).await.expect("compare");
     assert_eq!(cmp.sync_status, SyncStatus::Synced);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_for_health_times_out_with_exit_124() {
+    let server = start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The stand-in never fills in status, so the Deployment stays Progressing.
+    std::fs::write(
+        dir.path().join("d.yaml"),
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 1\n",
+    )
+    .expect("write");
+    let app_dir = tempfile::tempdir().expect("tempdir");
+    let app = app_dir.path().join("app.yaml");
+    std::fs::write(
+        &app,
+        "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: slow}\nspec:\n  source: {repoURL: .}\n  destination: {namespace: default}\n",
+    )
+    .expect("write");
+    let kubeconfig = server.kubeconfig.clone();
+    let src = dir.path().to_path_buf();
+    let run = move |args: Vec<&'static str>| {
+        let (kubeconfig, app, src) = (kubeconfig.clone(), app.clone(), src.clone());
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_kcmp"))
+                .arg("app")
+                .args(&args)
+                .arg("--local")
+                .arg(&src)
+                .arg("--kubeconfig")
+                .arg(&kubeconfig)
+                .arg(&app)
+                .output()
+                .expect("kcmp runs")
+        })
+    };
+    let sync = run(vec!["sync", "--wave-delay", "0"]).await.expect("join");
+    assert_eq!(
+        sync.status.code(),
+        Some(0),
+        "a single wave is not health-gated: {}",
+        String::from_utf8_lossy(&sync.stderr)
+    );
+    let wait = run(vec!["wait", "--health", "--timeout", "1"]).await.expect("join");
+    assert_eq!(wait.status.code(), Some(124));
+    let stderr = String::from_utf8_lossy(&wait.stderr);
+    assert!(
+        stderr.contains(
+            "error: timed out (1s) waiting for app \"slow\" to match desired state (sync Synced, health Progressing)"
+        ),
+        "{stderr}"
+    );
+    let wait_sync = run(vec!["wait", "--sync", "--timeout", "1"]).await.expect("join");
+    assert_eq!(wait_sync.status.code(), Some(0), "{}", String::from_utf8_lossy(&wait_sync.stderr));
 }

@@ -38,6 +38,7 @@ fn opts(prune: bool, sync_options: &[&str]) -> PlanOptions {
         hooks: true,
         revision: "0123456789abcdef".into(),
         started_unix: 1700000000,
+        force: false,
     }
 }
 
@@ -273,4 +274,20 @@ fn replace_comes_from_app_or_resource_options() {
     );
     let all = plan("app", &reconciled(targets, ""), &opts(false, &["Replace=true"])).expect("plan");
     assert!(all.tasks.iter().all(|t| t.action == Action::Apply(ApplyMode::Replace)));
+}
+
+#[test]
+fn selective_sync_keeps_matching_resources_and_drops_hooks() {
+    use kcmp::controller::sync::plan::{select, Selector};
+    let r = reconciled(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: ns}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: b, namespace: other}\n---\napiVersion: batch/v1\nkind: Job\nmetadata: {name: h, namespace: ns, annotations: {argocd.argoproj.io/hook: PreSync}}\n",
+        "",
+    );
+    let names =
+        |sel: &[Selector]| -> Vec<String> { select(&r, sel).resources.iter().map(|p| p.key.name.clone()).collect() };
+    assert_eq!(names(&[Selector::parse(":ConfigMap:*").expect("ok")]), vec!["a", "b"]);
+    assert_eq!(names(&[Selector::parse(":ConfigMap:other/*").expect("ok")]), vec!["b"]);
+    assert_eq!(names(&[Selector::parse("!:ConfigMap:a").expect("ok")]), vec!["b"]);
+    assert_eq!(names(&[Selector::exact(&r.resources[0].key)]), vec!["a"]);
+    assert!(select(&r, &[Selector::parse("*:*:*").expect("ok")]).hooks.is_empty());
 }

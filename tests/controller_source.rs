@@ -111,3 +111,14 @@ async fn helm_sources_are_refused_with_a_reason() {
         "application 'h': source: helm sources are not supported: kcmp renders kustomizations and plain directories"
     );
 }
+
+#[tokio::test]
+async fn multi_source_apps_are_refused_rather_than_half_rendered() {
+    let yaml = "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: m}\nspec:\n  sources:\n  - {repoURL: ./a}\n  - {repoURL: ./b}\n";
+    let a = Application::from_yaml(yaml, "app.yaml").expect("app");
+    let err = fetch(&a, &SourceOptions::default()).await.expect_err("two sources");
+    assert_eq!(
+        err.to_string(),
+        "application 'm': source: 2 sources in spec.sources: kcmp renders one source; split the app or merge the sources"
+    );
+}

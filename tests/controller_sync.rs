@@ -39,6 +39,7 @@ fn request(prune: bool) -> SyncRequest {
         sync_options: None,
         resources: Vec::new(),
         skip_hooks: false,
+        force: false,
         execute: ExecuteOptions {
             timeout: Duration::from_secs(5),
             poll_interval: Duration::from_millis(5),
@@ -496,4 +497,30 @@ async fn a_post_sync_hook_waits_for_the_sync_phase_to_be_healthy() {
     assert_eq!(outcome.phase, OperationPhase::Failed);
     assert!(outcome.message.contains("waiting for healthy state of apps/Deployment/web"), "{}", outcome.message);
     assert!(!cluster.has("Job", "notify"), "PostSync must not start before Sync is healthy");
+}
+
+#[tokio::test]
+async fn force_recreates_an_object_whose_update_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let job = |image: &str, force: bool| {
+        let ann = if force { "  annotations:\n    argocd.argoproj.io/sync-options: Force=true\n" } else { "" };
+        format!("apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: batch\n{ann}spec:\n  template:\n    spec:\n      containers:\n      - {{name: c, image: {image}}}\n")
+    };
+    write(dir.path(), "job.yaml", &job("a:1", false));
+    let cluster = FakeCluster::new();
+    let a = app("    syncOptions: []\n");
+    assert_eq!(sync(&cluster, &a, dir.path(), &request(false)).await.expect("sync").phase, OperationPhase::Succeeded);
+
+    write(dir.path(), "job.yaml", &job("a:2", false));
+    let refused = sync(&cluster, &a, dir.path(), &request(false)).await.expect("sync");
+    assert_eq!(refused.phase, OperationPhase::Failed);
+    assert!(refused.message.contains("field is immutable"), "{}", refused.message);
+
+    write(dir.path(), "job.yaml", &job("a:2", true));
+    cluster.log.lock().expect("lock").clear();
+    let forced = sync(&cluster, &a, dir.path(), &request(false)).await.expect("sync");
+    assert_eq!(forced.phase, OperationPhase::Succeeded, "{}", forced.message);
+    assert_eq!(cluster.writes(), vec!["apply Job/batch", "delete Job/batch", "apply Job/batch"]);
+    let live = cluster.object("Job", "batch").expect("recreated");
+    assert_eq!(live["spec"]["template"]["spec"]["containers"][0]["image"], "a:2");
 }

@@ -122,6 +122,9 @@ struct SyncArgs {
     /// `!` excludes); runs no hooks.
     #[arg(long = "resource", value_name = "GROUP:KIND:NAME")]
     resource: Vec<String>,
+    /// Delete and recreate objects whose update the server refuses (immutable fields).
+    #[arg(long)]
+    force: bool,
     /// `hook` (default) runs hooks; `apply` applies the resources only.
     #[arg(long, value_enum, default_value = "hook")]
     strategy: Strategy,
@@ -351,6 +354,7 @@ async fn sync(g: &GlobalArgs, a: &SyncArgs) -> Result<Verdict> {
             .collect::<std::result::Result<Vec<_>, String>>()
             .map_err(anyhow::Error::msg)?,
         skip_hooks: a.strategy == Strategy::Apply,
+        force: a.force,
         execute: ExecuteOptions {
             dry_run: a.dry_run,
             timeout: Duration::from_secs(a.timeout),

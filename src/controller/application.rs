@@ -324,8 +324,8 @@ impl Application {
         Ok(())
     }
 
-    /// The source to render: the first of `spec.sources` when that is set (kcmp renders
-    /// one source), else `spec.source`.
+    /// The source to render: the first of `spec.sources` when that is set (fetching
+    /// refuses more than one), else `spec.source`.
     pub fn primary_source(&self) -> Option<&ApplicationSource> {
         self.spec.sources.first().or(self.spec.source.as_ref())
     }

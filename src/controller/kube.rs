@@ -20,6 +20,9 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Lists in flight at once when looking for an app's objects.
+const LIST_CONCURRENCY: usize = 8;
+
 /// Field manager of every kcmp write (server-side apply).
 pub const FIELD_MANAGER: &str = "kcmp";
 
@@ -272,6 +275,30 @@ impl KubeCluster {
     }
 }
 
+/// The objects of one kind that carry `app`'s tracking id (any ownership but none).
+async fn list_kind(
+    client: kube::Client,
+    ar: ApiResource,
+    cluster_scoped: bool,
+    app: String,
+) -> Result<Vec<Map<String, Value>>> {
+    let api: Api<DynamicObject> = Api::all_with(client, &ar);
+    let list = match api.list(&ListParams::default()).await {
+        Ok(list) => list,
+        // Kinds this identity may not list are skipped: kcmp only manages what it can see.
+        Err(kube::Error::Api(r)) if r.code == 403 || r.code == 404 || r.code == 405 => return Ok(Vec::new()),
+        Err(e) => return Err(api_error(format!("list {}/{}", ar.group, ar.kind), e)),
+    };
+    let mut out = Vec::new();
+    for obj in list.items {
+        let map = to_map(obj, &ar)?;
+        if !matches!(tracking::ownership(&app, &map, cluster_scoped), Ownership::Untracked | Ownership::OtherApp(_)) {
+            out.push(map);
+        }
+    }
+    Ok(out)
+}
+
 fn to_map(obj: DynamicObject, ar: &ApiResource) -> Result<Map<String, Value>> {
     let value = serde_json::to_value(obj).map_err(|e| Error::Api {
         what: "decoding a server response".into(),
@@ -315,30 +342,17 @@ impl Cluster for KubeCluster {
     }
 
     async fn list_tracked(&self, app: &str) -> Result<Vec<Map<String, Value>>> {
-        let mut out = Vec::new();
+        use futures::stream::{self, StreamExt, TryStreamExt};
+        let mut lists = Vec::new();
         for (ar, caps) in &self.index.preferred {
-            if !caps.supports_operation(verbs::LIST) || EXCLUDED_KINDS.contains(&(ar.group.as_str(), ar.kind.as_str()))
+            if caps.supports_operation(verbs::LIST) && !EXCLUDED_KINDS.contains(&(ar.group.as_str(), ar.kind.as_str()))
             {
-                continue;
-            }
-            let api: Api<DynamicObject> = Api::all_with(self.client.clone(), ar);
-            let list = match api.list(&ListParams::default()).await {
-                Ok(list) => list,
-                // Kinds this identity may not list are skipped: kcmp only manages what it can see.
-                Err(kube::Error::Api(r)) if r.code == 403 || r.code == 404 || r.code == 405 => continue,
-                Err(e) => return Err(api_error(format!("list {}/{}", ar.group, ar.kind), e)),
-            };
-            for obj in list.items {
-                let map = to_map(obj, ar)?;
-                if !matches!(
-                    tracking::ownership(app, &map, caps.scope == Scope::Cluster),
-                    Ownership::Untracked | Ownership::OtherApp(_)
-                ) {
-                    out.push(map);
-                }
+                lists.push(list_kind(self.client.clone(), ar.clone(), caps.scope == Scope::Cluster, app.to_string()));
             }
         }
-        Ok(out)
+        // A few lists in flight at once; `buffered` keeps the output order stable.
+        let found: Vec<Vec<Map<String, Value>>> = stream::iter(lists).buffered(LIST_CONCURRENCY).try_collect().await?;
+        Ok(found.into_iter().flatten().collect())
     }
 
     async fn apply(&self, obj: &Map<String, Value>, opts: ApplyOptions) -> Result<Map<String, Value>> {

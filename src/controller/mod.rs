@@ -202,6 +202,8 @@ pub struct SyncRequest {
     pub resources: Vec<sync::plan::Selector>,
     /// Run hooks (`--strategy hook`, the default); `false` = `--strategy apply`.
     pub skip_hooks: bool,
+    /// `--force`: recreate objects whose update the server refuses.
+    pub force: bool,
     /// Execution settings (dry-run, timeout, polling).
     pub execute: ExecuteOptions,
 }
@@ -240,6 +242,7 @@ pub async fn sync<C: Cluster>(
         hooks: !request.skip_hooks && request.resources.is_empty(),
         revision: comparison.revision.clone(),
         started_unix,
+        force: request.force,
     };
     tracing::info!(revision = %comparison.revision, status = %comparison.sync_status, "sync starts");
     let mut reconciled = if options.has("ApplyOutOfSyncOnly=true") {

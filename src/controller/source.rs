@@ -71,6 +71,15 @@ pub async fn fetch(app: &Application, opts: &SourceOptions) -> Result<Checkout> 
     if let Some(dir) = &opts.local {
         return Ok(Checkout { dir: dir.clone(), revision: "local".into(), _clone: None });
     }
+    if app.spec.sources.len() > 1 {
+        return Err(source_error(
+            app,
+            format!(
+                "{} sources in spec.sources: kcmp renders one source; split the app or merge the sources",
+                app.spec.sources.len()
+            ),
+        ));
+    }
     let src = app.primary_source().ok_or_else(|| source_error(app, "spec.source is required"))?;
     check_supported(app, src)?;
     let url = src.repo_url.strip_prefix("file://").unwrap_or(&src.repo_url);

@@ -138,6 +138,11 @@ impl Cluster for FakeCluster {
         if scope == KindScope::Namespaced && !self.namespace_exists(&key.namespace) {
             return Err(api_err(what, &format!("namespaces \"{}\" not found", key.namespace), 404));
         }
+        // Jobs are immutable, as on a real server.
+        let existing = self.objects.lock().expect("lock").get(&key).cloned();
+        if existing.is_some_and(|e| key.kind == "Job" && e.get("spec") != obj.get("spec")) {
+            return Err(api_err(what, "spec.template: Invalid value: field is immutable", 422));
+        }
         let mut stored = obj.clone();
         simulate_status(&mut stored);
         if !dry_run {

@@ -310,7 +310,11 @@ impl<C: Cluster> Run<'_, C> {
                         continue;
                     }
                     let write = ApplyOptions { mode: *mode, dry_run: true, validate: t.validate };
-                    self.cluster.apply(target, write).await.map(|_| ())
+                    match self.cluster.apply(target, write).await {
+                        // Force recreates what the server refuses to update.
+                        Err(e) if t.force && t.live.is_some() && refused_update(&e) => Ok(()),
+                        other => other.map(|_| ()),
+                    }
                 }
                 (Action::Prune(PruneDecision::Prune), _) => {
                     self.cluster.delete(av, &t.key, self.opts.propagation, true).await
@@ -372,7 +376,17 @@ impl<C: Cluster> Run<'_, C> {
         for t in group.iter().filter(|t| !t.is_prune()) {
             let (Action::Apply(mode), Some(target)) = (&t.action, &t.target) else { continue };
             let write = ApplyOptions { mode: *mode, dry_run: false, validate: t.validate };
-            match self.cluster.apply(target, write).await {
+            let result = if t.force && t.live.is_some() && *mode == ApplyMode::Replace {
+                self.recreate(t, target, write).await
+            } else {
+                match self.cluster.apply(target, write).await {
+                    Err(e) if t.force && t.live.is_some() && refused_update(&e) => {
+                        self.recreate(t, target, write).await
+                    }
+                    other => other.map_err(|e| e.to_string()),
+                }
+            };
+            match result {
                 Ok(_) => {
                     let verb = if t.live.is_some() && !t.is_hook() { "configured" } else { "created" };
                     let i = self.record(t, ResultStatus::Synced, TaskState::Running, format!("{} {verb}", t.key.name));
@@ -381,8 +395,8 @@ impl<C: Cluster> Run<'_, C> {
                     }
                 }
                 Err(e) => {
-                    failures.push(e.to_string());
-                    self.record(t, ResultStatus::SyncFailed, TaskState::Failed, e.to_string());
+                    failures.push(e.clone());
+                    self.record(t, ResultStatus::SyncFailed, TaskState::Failed, e);
                     break;
                 }
             }
@@ -394,6 +408,17 @@ impl<C: Cluster> Run<'_, C> {
         }
     }
 
+    /// Force: delete the live object, wait until it is gone, create it again.
+    async fn recreate(
+        &mut self,
+        t: &Task,
+        target: &Map<String, Value>,
+        write: ApplyOptions,
+    ) -> Result<Map<String, Value>, String> {
+        self.delete_and_wait(t).await?;
+        self.cluster.apply(target, write).await.map_err(|e| e.to_string())
+    }
+
     async fn delete_and_wait(&mut self, t: &Task) -> Result<(), String> {
         let av = api_version(t).to_string();
         match self.cluster.get(&av, &t.key).await {
@@ -402,7 +427,8 @@ impl<C: Cluster> Run<'_, C> {
             Err(e) => return Err(e.to_string()),
         }
         self.cluster.delete(&av, &t.key, self.opts.propagation, false).await.map_err(|e| e.to_string())?;
-        let waiting = format!("waiting for deletion of hook {}/{}/{}", t.key.group, t.key.kind, t.key.name);
+        let what = if t.is_hook() { "hook " } else { "" };
+        let waiting = format!("waiting for deletion of {what}{}/{}/{}", t.key.group, t.key.kind, t.key.name);
         loop {
             match self.cluster.get(&av, &t.key).await {
                 Ok(None) => return Ok(()),
@@ -547,6 +573,11 @@ pub fn task_state(hook: bool, health: Option<HealthStatus>) -> TaskState {
         (false, Some(Degraded)) => TaskState::Failed,
         (false, Some(_)) => TaskState::Running,
     }
+}
+
+/// The server refused an update it would accept as a create (immutable field, conflict).
+fn refused_update(e: &crate::controller::Error) -> bool {
+    e.is_code(422) || e.is_code(409)
 }
 
 fn defines_kind(crd_task: &Task, key: &ResourceKey) -> bool {

@@ -98,6 +98,9 @@ pub struct Task {
     pub hook: Option<Vec<DeletePolicy>>,
     /// Server-side field validation on (`Validate=false` on the app or the object turns it off).
     pub validate: bool,
+    /// `Force=true` / `--force`: an object the server refuses to update (immutable
+    /// fields) is deleted and created again; with Replace it is always recreated.
+    pub force: bool,
 }
 
 impl Task {
@@ -127,6 +130,8 @@ pub struct PlanOptions {
     pub revision: String,
     /// Operation start, unix seconds (names generateName hooks).
     pub started_unix: i64,
+    /// `--force`: recreate objects whose update is refused.
+    pub force: bool,
 }
 
 /// The ordered tasks of one operation.
@@ -177,6 +182,7 @@ pub fn plan(app: &str, reconciled: &Reconciled, opts: &PlanOptions) -> Result<Pl
                     live: live.clone(),
                     hook: None,
                     validate: !(app_opts.has("Validate=false") || res_opts.has("Validate=false")),
+                    force: opts.force || res_opts.has("Force=true") || live_opts.has("Force=true"),
                 });
             }
             (None, Some(live)) => {
@@ -193,6 +199,7 @@ pub fn plan(app: &str, reconciled: &Reconciled, opts: &PlanOptions) -> Result<Pl
                     live: Some(live.clone()),
                     hook: None,
                     validate: true,
+                    force: false,
                 });
             }
             (None, None) => {}
@@ -266,8 +273,9 @@ fn hook_task(hook: &Map<String, Value>, phase: Phase, opts: &PlanOptions) -> Tas
         }
         key.name = name;
     }
-    let validate =
-        !(opts.sync_options.has("Validate=false") || SyncOptions::from_annotation(&target).has("Validate=false"));
+    let res_opts = SyncOptions::from_annotation(&target);
+    let validate = !(opts.sync_options.has("Validate=false") || res_opts.has("Validate=false"));
+    let force = opts.force || res_opts.has("Force=true");
     Task {
         phase,
         wave: hooks::wave(&target),
@@ -277,6 +285,7 @@ fn hook_task(hook: &Map<String, Value>, phase: Phase, opts: &PlanOptions) -> Tas
         target: Some(target),
         live: None,
         validate,
+        force,
     }
 }
 
@@ -372,6 +381,17 @@ impl Selector {
             return Err(format!("--resource {text:?}: KIND and NAME must not be empty"));
         }
         Ok(Selector { group: group.to_string(), kind: kind.to_string(), namespace, name, exclude })
+    }
+
+    /// Selects exactly one object (self-heal syncs only the drifted resources).
+    pub fn exact(key: &ResourceKey) -> Selector {
+        Selector {
+            group: key.group.clone(),
+            kind: key.kind.clone(),
+            namespace: Some(key.namespace.clone()),
+            name: key.name.clone(),
+            exclude: false,
+        }
     }
 
     fn matches(&self, key: &ResourceKey) -> bool {
