@@ -2,6 +2,7 @@
 //! environment, prints, and picks exit codes; errors are `anyhow` here.
 
 pub mod app;
+pub mod controller;
 pub mod render;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +22,8 @@ enum KcmpCommand {
     Render(render::RenderArgs),
     /// Compare, sync and wait for Argo CD Applications (embedded controller).
     App(app::AppArgs),
+    /// Run the embedded GitOps controller (reconcile loop), or print its CRDs.
+    Controller(controller::ControllerArgs),
 }
 
 /// Entry point of the `kcmp` binary.
@@ -30,6 +33,7 @@ pub fn kcmp_main() -> ExitCode {
     let result = match cli.command {
         KcmpCommand::Render(args) => render::run(&args),
         KcmpCommand::App(args) => Ok(app::run(&args)),
+        KcmpCommand::Controller(args) => controller::run(&args),
     };
     exit_code(result)
 }
