@@ -1,0 +1,303 @@
+//! The reconcile loop of `kcmp controller`, one reconcile at a time, against the
+//! in-memory API server (`support/fake_cluster.rs`): what the kube-rs runtime
+//! would call on every watch event or requeue. ApplicationSet clusters generator
+//! (create per labelled cluster Secret, delete when the label goes), a generator
+//! error deletes nothing, auto-sync follows a new revision of a local Git repo,
+//! selfHeal reverts a manual edit, a manual `operation` runs and is cleared.
+//! The same scenarios against a real API server, gated on `KCMP_TEST_KUBECONFIG`:
+//! `controller_loop_cluster.rs`.
+
+mod support;
+
+use kcmp::controller::appset::plan;
+use kcmp::controller::autosync::SelfHeal;
+use kcmp::controller::metrics::Metrics;
+use kcmp::controller::run::app::{self, AppSettings};
+use kcmp::controller::run::appset::{self, AppSetSettings};
+use kcmp::controller::source::SourceOptions;
+use kcmp::controller::sync::execute::ExecuteOptions;
+use kcmp::controller::tracking::ResourceKey;
+use kcmp::controller::Options;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+use support::fake_cluster::FakeCluster;
+
+static NOW: AtomicI64 = AtomicI64::new(1_700_000_000);
+
+fn now() -> i64 {
+    NOW.load(Ordering::SeqCst)
+}
+
+fn settings(base: &Path) -> AppSettings {
+    let source = SourceOptions { base_dir: base.to_path_buf(), ..SourceOptions::default() };
+    AppSettings {
+        options: Options { controller_namespace: "argocd".into(), source, render: Default::default() },
+        interval: Duration::from_secs(120),
+        self_heal: SelfHeal::default(),
+        execute: ExecuteOptions {
+            timeout: Duration::from_secs(20),
+            poll_interval: Duration::from_millis(10),
+            wave_delay: Duration::ZERO,
+            ..ExecuteOptions::default()
+        },
+    }
+}
+
+fn cluster_secret(name: &str, addon: bool) -> Value {
+    let mut labels = json!({"argocd.argoproj.io/secret-type": "cluster", "env": "prod"});
+    if addon {
+        labels["addons.kcmp.dev/metrics-server"] = json!("enabled");
+    }
+    json!({"apiVersion": "v1", "kind": "Secret",
+           "metadata": {"name": format!("cluster-{name}"), "namespace": "argocd", "labels": labels},
+           "stringData": {"name": name, "server": format!("https://{name}.example.com")}})
+}
+
+fn addon_appset(extra_generator: Option<Value>) -> Value {
+    let mut generators =
+        vec![json!({"clusters": {"selector": {"matchLabels": {"addons.kcmp.dev/metrics-server": "enabled"}}}})];
+    if let Some(g) = extra_generator {
+        generators.push(g);
+    }
+    json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+           "metadata": {"name": "metrics-server", "namespace": "argocd", "uid": "uid-appset"},
+           "spec": {"generators": generators,
+                    "template": {"metadata": {"name": "metrics-server-{{name}}"},
+                                 "spec": {"project": "default",
+                                          "source": {"repoURL": "https://git.example.com/addons.git", "path": "metrics-server"},
+                                          "destination": {"server": "{{server}}", "namespace": "kube-system"}}}}})
+}
+
+fn argocd() -> FakeCluster {
+    let fake = FakeCluster::new();
+    fake.put(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}}));
+    fake
+}
+
+fn apps(fake: &FakeCluster) -> Vec<String> {
+    let objects = fake.objects.lock().expect("lock");
+    objects.keys().filter(|k| k.kind == "Application").map(|k| k.name.clone()).collect()
+}
+
+async fn reconcile_set(fake: &FakeCluster) -> appset::Done {
+    let raw = Value::Object(fake.object("ApplicationSet", "metrics-server").expect("appset stored"));
+    let settings = AppSetSettings { plan: plan::Settings::default(), ..AppSetSettings::default() };
+    appset::reconcile(fake, &raw, &settings).await.expect("reconcile")
+}
+
+#[tokio::test]
+async fn clusters_generator_creates_one_app_per_labelled_secret_and_deletes_it_when_the_label_goes() {
+    let fake = argocd();
+    fake.put(addon_appset(None));
+    fake.put(cluster_secret("prod-eu", true));
+    fake.put(cluster_secret("prod-us", true));
+    fake.put(cluster_secret("dev", false));
+    let done = reconcile_set(&fake).await;
+    assert_eq!(done.created, ["metrics-server-prod-eu", "metrics-server-prod-us"]);
+    assert_eq!(apps(&fake), ["metrics-server-prod-eu", "metrics-server-prod-us"]);
+    let app = fake.object("Application", "metrics-server-prod-eu").expect("created");
+    assert_eq!(app["spec"]["destination"]["server"], "https://prod-eu.example.com");
+    assert_eq!(app["metadata"]["ownerReferences"][0]["kind"], "ApplicationSet");
+    let set = fake.object("ApplicationSet", "metrics-server").expect("set");
+    assert_eq!(set["status"]["conditions"][2]["type"], "ResourcesUpToDate");
+    assert_eq!(set["status"]["conditions"][2]["status"], "True");
+
+    let again = reconcile_set(&fake).await;
+    assert!(again.created.is_empty() && again.updated.is_empty() && again.deleted.is_empty(), "{again:?}");
+
+    fake.put(cluster_secret("prod-us", false));
+    let done = reconcile_set(&fake).await;
+    assert_eq!(done.deleted, ["metrics-server-prod-us"]);
+    assert_eq!(apps(&fake), ["metrics-server-prod-eu"]);
+}
+
+#[tokio::test]
+async fn a_generator_error_deletes_nothing_and_is_reported() {
+    let fake = argocd();
+    fake.put(addon_appset(None));
+    fake.put(cluster_secret("prod-eu", true));
+    reconcile_set(&fake).await;
+    assert_eq!(apps(&fake), ["metrics-server-prod-eu"]);
+    // A second generator that cannot run: its repository does not exist.
+    let missing = tempfile::tempdir().expect("tmp");
+    let url = missing.path().join("no-such-repo").display().to_string();
+    fake.put(addon_appset(Some(json!({"git": {"repoURL": url, "revision": "HEAD", "directories": [{"path": "*"}]}}))));
+    fake.put(cluster_secret("prod-eu", false));
+    let done = reconcile_set(&fake).await;
+    let error = done.error.expect("generation failed");
+    assert!(error.contains("git checkout"), "{error}");
+    assert!(done.deleted.is_empty() && done.created.is_empty());
+    assert_eq!(apps(&fake), ["metrics-server-prod-eu"], "nothing deleted although no cluster is selected any more");
+    let set = fake.object("ApplicationSet", "metrics-server").expect("set");
+    assert_eq!(set["status"]["conditions"][0]["type"], "ErrorOccurred");
+    assert_eq!(set["status"]["conditions"][0]["status"], "True");
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .output()
+        .expect("run git");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn commit_config(repo: &Path, value: &str) -> String {
+    std::fs::write(
+        repo.join("cm.yaml"),
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  value: \"{value}\"\n"),
+    )
+    .expect("write");
+    git(repo, &["add", "-A"]);
+    git(repo, &["commit", "-qm", value]);
+    git(repo, &["rev-parse", "HEAD"])
+}
+
+fn application(repo: &Path, automated: Value) -> Value {
+    json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+           "metadata": {"name": "web", "namespace": "argocd"},
+           "spec": {"project": "default",
+                    "source": {"repoURL": repo.display().to_string(), "targetRevision": "HEAD", "path": "."},
+                    "destination": {"server": "https://kubernetes.default.svc", "namespace": "default"},
+                    "syncPolicy": {"automated": automated}}})
+}
+
+async fn reconcile_app(fake: &FakeCluster, settings: &AppSettings) -> app::Done {
+    let raw = Value::Object(fake.object("Application", "web").expect("app stored"));
+    app::reconcile(fake, &raw, settings, &Metrics::new(), now).await.expect("reconcile")
+}
+
+fn live_value(fake: &FakeCluster) -> Option<String> {
+    fake.object("ConfigMap", "settings").and_then(|c| c["data"]["value"].as_str().map(String::from))
+}
+
+fn repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tmp");
+    git(dir.path(), &["init", "-q", "-b", "main"]);
+    dir
+}
+
+#[tokio::test]
+async fn auto_sync_applies_each_new_revision_once_and_writes_status() {
+    let repo = repo();
+    let rev1 = commit_config(repo.path(), "one");
+    let fake = FakeCluster::new();
+    fake.put(application(repo.path(), json!({"prune": true})));
+    let s = settings(repo.path());
+    let done = reconcile_app(&fake, &s).await;
+    assert_eq!(done.ran.as_deref(), Some("Succeeded"));
+    assert_eq!(live_value(&fake).as_deref(), Some("one"));
+    let app = fake.object("Application", "web").expect("app");
+    assert_eq!(app["status"]["sync"]["status"], "Synced");
+    assert_eq!(app["status"]["sync"]["revision"], rev1.as_str());
+    assert_eq!(app["status"]["health"]["status"], "Healthy");
+    assert_eq!(app["status"]["operationState"]["phase"], "Succeeded");
+    assert_eq!(app["status"]["operationState"]["syncResult"]["revision"], rev1.as_str());
+    assert_eq!(app["status"]["operationState"]["syncResult"]["resources"][0]["name"], "settings");
+    assert_eq!(app["status"]["operationState"]["operation"]["initiatedBy"]["automated"], true);
+    assert_eq!(app["status"]["resources"][0]["kind"], "ConfigMap");
+    assert_eq!(app["status"]["resources"][0]["status"], "Synced");
+    let patches = fake.writes().iter().filter(|w| w.starts_with("patch Application")).count();
+    assert_eq!(patches, 1, "status is written once per reconcile");
+
+    let idle = reconcile_app(&fake, &s).await;
+    assert_eq!(idle.ran, None, "nothing to do at the same revision");
+
+    let rev2 = commit_config(repo.path(), "two");
+    NOW.fetch_add(5, Ordering::SeqCst);
+    let done = reconcile_app(&fake, &s).await;
+    assert_eq!(done.ran.as_deref(), Some("Succeeded"));
+    assert_eq!(live_value(&fake).as_deref(), Some("two"));
+    let app = fake.object("Application", "web").expect("app");
+    assert_eq!(app["status"]["sync"]["revision"], rev2.as_str());
+}
+
+fn edit_live(fake: &FakeCluster, value: &str) {
+    let mut cm = fake.object("ConfigMap", "settings").expect("live");
+    cm["data"]["value"] = json!(value);
+    let key = ResourceKey::of(&cm);
+    fake.objects.lock().expect("lock").insert(key, cm);
+}
+
+#[tokio::test]
+async fn self_heal_reverts_a_manual_edit_and_without_it_the_drift_stays() {
+    let repo = repo();
+    commit_config(repo.path(), "one");
+    let s = settings(repo.path());
+
+    let fake = FakeCluster::new();
+    fake.put(application(repo.path(), json!({})));
+    reconcile_app(&fake, &s).await;
+    edit_live(&fake, "edited");
+    let done = reconcile_app(&fake, &s).await;
+    assert_eq!(done.ran, None, "no selfHeal: one sync per revision");
+    assert_eq!(live_value(&fake).as_deref(), Some("edited"));
+    assert_eq!(done.patch["status"]["sync"]["status"], "OutOfSync");
+
+    let fake = FakeCluster::new();
+    fake.put(application(repo.path(), json!({"selfHeal": true})));
+    reconcile_app(&fake, &s).await;
+    edit_live(&fake, "edited");
+    NOW.fetch_add(1, Ordering::SeqCst);
+    let done = reconcile_app(&fake, &s).await;
+    assert_eq!(done.ran.as_deref(), Some("Succeeded"));
+    assert_eq!(live_value(&fake).as_deref(), Some("one"), "selfHeal reverted the edit");
+    assert_eq!(done.patch["status"]["sync"]["status"], "Synced");
+    assert_eq!(done.patch["status"]["operationState"]["operation"]["sync"]["selfHealAttemptsCount"], 1);
+    // A second drift right away waits for the backoff (2s after attempt 1).
+    edit_live(&fake, "edited again");
+    let done = reconcile_app(&fake, &s).await;
+    assert_eq!(done.ran, None);
+    assert_eq!(done.requeue, Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn a_manual_operation_runs_and_is_cleared_and_a_bad_one_is_refused() {
+    let repo = repo();
+    commit_config(repo.path(), "one");
+    let s = settings(repo.path());
+    let fake = FakeCluster::new();
+    let mut manual = application(repo.path(), json!(null));
+    manual["spec"]["syncPolicy"] = json!({});
+    manual["operation"] = json!({"sync": {"revision": "HEAD"}, "initiatedBy": {"username": "admin"}});
+    fake.put(manual.clone());
+    let done = reconcile_app(&fake, &s).await;
+    assert_eq!(done.ran.as_deref(), Some("Succeeded"));
+    assert_eq!(live_value(&fake).as_deref(), Some("one"));
+    let app = fake.object("Application", "web").expect("app");
+    assert!(app.get("operation").is_none(), "the finished operation is cleared");
+    assert_eq!(app["status"]["operationState"]["operation"]["initiatedBy"]["username"], "admin");
+
+    manual["operation"] = json!({"initiatedBy": {"username": "admin"}});
+    fake.put(manual);
+    let done = reconcile_app(&fake, &s).await;
+    assert_eq!(done.ran, None);
+    assert_eq!(done.patch["status"]["operationState"]["phase"], "Error");
+    assert_eq!(
+        done.patch["status"]["operationState"]["message"],
+        "operation has no sync field: kcmp runs sync operations only"
+    );
+    assert!(fake.object("Application", "web").expect("app").get("operation").is_none());
+}
+
+#[tokio::test]
+async fn a_render_failure_is_a_comparison_error_and_nothing_is_applied() {
+    let repo = repo();
+    std::fs::write(repo.path().join("kustomization.yaml"), "resources: [missing.yaml]\n").expect("write");
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "-qm", "broken"]);
+    let s = settings(repo.path());
+    let fake = FakeCluster::new();
+    fake.put(application(repo.path(), json!({"prune": true})));
+    let done = reconcile_app(&fake, &s).await;
+    assert_eq!(done.ran, None);
+    assert_eq!(done.patch["status"]["sync"]["status"], "Unknown");
+    assert_eq!(done.patch["status"]["conditions"][0]["type"], "ComparisonError");
+    assert!(fake.writes().iter().all(|w| !w.starts_with("apply")), "{:?}", fake.writes());
+}
