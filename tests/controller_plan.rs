@@ -291,3 +291,18 @@ fn selective_sync_keeps_matching_resources_and_drops_hooks() {
     assert_eq!(names(&[Selector::exact(&r.resources[0].key)]), vec!["a"]);
     assert!(select(&r, &[Selector::parse("*:*:*").expect("ok")]).hooks.is_empty());
 }
+
+#[test]
+fn force_never_recreates_crds_or_namespaces() {
+    let live = "apiVersion: batch/v1\nkind: Job\nmetadata: {name: j, namespace: ns}\n---\napiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: widgets.example.com}\nspec: {group: example.com, names: {kind: Widget}}\n";
+    let mut live_objects: BTreeMap<ResourceKey, Map<String, Value>> = BTreeMap::new();
+    for o in objects(live) {
+        live_objects.insert(ResourceKey::of(&o), o);
+    }
+    let r = reconcile("app", "ns", objects(live), &live_objects, &[], &cluster_scoped);
+    let mut o = opts(false, &[]);
+    o.force = true;
+    let p = plan("app", &r, &o).expect("plan");
+    let recreatable: Vec<(String, bool)> = p.tasks.iter().map(|t| (t.key.kind.clone(), t.recreatable())).collect();
+    assert_eq!(recreatable, vec![("CustomResourceDefinition".to_string(), false), ("Job".to_string(), true)]);
+}

@@ -267,12 +267,16 @@ async fn load_app(g: &GlobalArgs, cluster: Option<&KubeCluster>, app: &str) -> R
     if path.is_file() {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let parsed = Application::from_yaml(&text, &path.display().to_string())?;
+        if let Some(cluster) = cluster {
+            parsed.check_destination(cluster.url())?;
+        }
         let base = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
         return Ok((parsed, base));
     }
     let Some(cluster) = cluster else { bail!("{app}: no such file, and no cluster to look the application up in") };
     let raw = cluster.get_application(&g.app_namespace, app).await?;
     let parsed = Application::from_value(serde_json::Value::Object(raw), &format!("{}/{app}", g.app_namespace))?;
+    parsed.check_destination(cluster.url())?;
     Ok((parsed, PathBuf::from(".")))
 }
 

@@ -16,6 +16,8 @@ use std::collections::BTreeMap;
 pub const API_VERSION: &str = "argoproj.io/v1alpha1";
 /// Kind of an Application.
 pub const KIND: &str = "Application";
+/// Argo CD's name for the cluster it runs in.
+pub const IN_CLUSTER_SERVER: &str = "https://kubernetes.default.svc";
 
 /// One Application: metadata, spec and (when read from a cluster) its raw status.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -346,6 +348,27 @@ impl Application {
         SyncOptions::new(self.spec.sync_policy.iter().flat_map(|p| p.sync_options.iter().cloned()))
     }
 
+    /// Whether the app's destination is the cluster at `connected_url`: the in-cluster
+    /// names (`https://kubernetes.default.svc`, `in-cluster`, or none) mean "the
+    /// connected cluster"; any other server must be that URL. Refuses otherwise, so an
+    /// app is never deployed to a cluster it does not name.
+    pub fn check_destination(&self, connected_url: &str) -> Result<()> {
+        let d = &self.spec.destination;
+        let trim = |u: &str| u.trim_end_matches('/').to_string();
+        let ok_server = d.server.is_empty() || d.server == IN_CLUSTER_SERVER || trim(&d.server) == trim(connected_url);
+        let ok_name = d.name.is_empty() || d.name == "in-cluster";
+        if ok_server && ok_name {
+            return Ok(());
+        }
+        let wanted = if d.server.is_empty() { format!("cluster '{}'", d.name) } else { format!("server {}", d.server) };
+        Err(Error::Application {
+            file: self.metadata.name.clone(),
+            message: format!(
+                "spec.destination names {wanted}, but the connected cluster is {connected_url}: pass --kubeconfig/--context for that cluster"
+            ),
+        })
+    }
+
     /// `syncPolicy.automated.allowEmpty`.
     pub fn allow_empty(&self) -> bool {
         self.spec.sync_policy.as_ref().and_then(|p| p.automated.as_ref()).is_some_and(|a| a.allow_empty)
@@ -483,6 +506,22 @@ spec:
         )
         .expect_err("no source");
         assert!(err.to_string().contains("spec.source (or spec.sources) is required"), "{err}");
+    }
+
+    #[test]
+    fn destinations_must_name_the_connected_cluster() {
+        let mut app = Application::from_yaml(APP, "app.yaml").expect("valid app");
+        assert!(app.check_destination("https://10.0.0.1:6443").is_ok(), "in-cluster means the connected cluster");
+        app.spec.destination.server = "https://prod.example.com".into();
+        assert!(app.check_destination("https://prod.example.com/").is_ok());
+        let err = app.check_destination("https://10.0.0.1:6443").expect_err("other cluster");
+        assert_eq!(
+            err.to_string(),
+            "guestbook: invalid application: spec.destination names server https://prod.example.com, but the connected cluster is https://10.0.0.1:6443: pass --kubeconfig/--context for that cluster"
+        );
+        app.spec.destination.server.clear();
+        app.spec.destination.name = "prod".into();
+        assert!(app.check_destination("https://10.0.0.1:6443").is_err());
     }
 
     #[test]

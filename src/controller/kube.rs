@@ -123,6 +123,7 @@ pub enum ClusterConfig {
 /// A connected cluster: a kube-rs client plus one discovery pass.
 pub struct KubeCluster {
     client: kube::Client,
+    url: String,
     index: ApiIndex,
     /// Kinds that appeared after connecting (CRDs applied by this sync), found on use.
     late: std::sync::Mutex<ResourceTable>,
@@ -195,6 +196,7 @@ impl KubeCluster {
                 kube::Config::incluster().map_err(|e| Error::Config { message: format!("in-cluster config: {e}") })?
             }
         };
+        let url = cfg.cluster_url.to_string();
         cfg.connect_timeout = Some(timeout);
         cfg.read_timeout = Some(timeout);
         cfg.write_timeout = Some(timeout);
@@ -204,7 +206,7 @@ impl KubeCluster {
             message: "timed out".into(),
             code: 0,
         })??;
-        Ok(KubeCluster { client, index, late: Default::default() })
+        Ok(KubeCluster { client, url, index, late: Default::default() })
     }
 
     fn resolve(&self, api_version: &str, kind: &str) -> Result<(ApiResource, ApiCapabilities)> {
@@ -257,6 +259,11 @@ impl KubeCluster {
                 Scope::Cluster => Api::all_with(self.client.clone(), &ar),
             };
         Ok((api, ar))
+    }
+
+    /// The API server URL this client talks to.
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// The Application `name` in `namespace` as raw JSON.

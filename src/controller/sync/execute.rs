@@ -312,7 +312,7 @@ impl<C: Cluster> Run<'_, C> {
                     let write = ApplyOptions { mode: *mode, dry_run: true, validate: t.validate };
                     match self.cluster.apply(target, write).await {
                         // Force recreates what the server refuses to update.
-                        Err(e) if t.force && t.live.is_some() && refused_update(&e) => Ok(()),
+                        Err(e) if t.recreatable() && refused_update(&e) => Ok(()),
                         other => other.map(|_| ()),
                     }
                 }
@@ -376,13 +376,11 @@ impl<C: Cluster> Run<'_, C> {
         for t in group.iter().filter(|t| !t.is_prune()) {
             let (Action::Apply(mode), Some(target)) = (&t.action, &t.target) else { continue };
             let write = ApplyOptions { mode: *mode, dry_run: false, validate: t.validate };
-            let result = if t.force && t.live.is_some() && *mode == ApplyMode::Replace {
+            let result = if t.recreatable() && *mode == ApplyMode::Replace {
                 self.recreate(t, target, write).await
             } else {
                 match self.cluster.apply(target, write).await {
-                    Err(e) if t.force && t.live.is_some() && refused_update(&e) => {
-                        self.recreate(t, target, write).await
-                    }
+                    Err(e) if t.recreatable() && refused_update(&e) => self.recreate(t, target, write).await,
                     other => other.map_err(|e| e.to_string()),
                 }
             };

@@ -109,7 +109,13 @@ impl Task {
         self.hook.is_some()
     }
 
-    /// Whether the task deletes something (a prune that is not skipped).
+    /// Whether `Force` may delete and recreate the live object. CRDs and Namespaces
+    /// never are: deleting them takes every object in them along (§2 Replace).
+    pub fn recreatable(&self) -> bool {
+        self.force && self.live.is_some() && !matches!(self.key.kind.as_str(), "CustomResourceDefinition" | "Namespace")
+    }
+
+    /// Whether the task is a prune candidate (deleted, or kept with a reason).
     pub fn is_prune(&self) -> bool {
         matches!(self.action, Action::Prune(_))
     }
