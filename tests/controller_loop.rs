@@ -43,6 +43,7 @@ fn settings(base: &Path) -> AppSettings {
             wave_delay: Duration::ZERO,
             ..ExecuteOptions::default()
         },
+        cluster_url: "https://10.0.0.1:6443".into(),
     }
 }
 
@@ -300,4 +301,76 @@ async fn a_render_failure_is_a_comparison_error_and_nothing_is_applied() {
     assert_eq!(done.patch["status"]["sync"]["status"], "Unknown");
     assert_eq!(done.patch["status"]["conditions"][0]["type"], "ComparisonError");
     assert!(fake.writes().iter().all(|w| !w.starts_with("apply")), "{:?}", fake.writes());
+}
+
+#[tokio::test]
+async fn an_app_for_another_cluster_is_refused_and_nothing_is_applied() {
+    let repo = repo();
+    commit_config(repo.path(), "one");
+    let s = settings(repo.path());
+    let fake = FakeCluster::new();
+    let mut app = application(repo.path(), json!({"prune": true}));
+    app["spec"]["destination"]["server"] = json!("https://prod-eu.example.com");
+    fake.put(app);
+    let done = reconcile_app(&fake, &s).await;
+    assert_eq!(done.ran, None);
+    let message = done.patch["status"]["conditions"][0]["message"].as_str().unwrap_or_default().to_string();
+    assert_eq!(done.patch["status"]["conditions"][0]["type"], "InvalidSpecError");
+    assert!(message.contains("spec.destination names server https://prod-eu.example.com"), "{message}");
+    assert!(fake.writes().iter().all(|w| !w.starts_with("apply")), "{:?}", fake.writes());
+}
+
+#[tokio::test]
+async fn deleting_an_app_with_the_resources_finalizer_deletes_its_objects_then_the_finalizer() {
+    let repo = repo();
+    commit_config(repo.path(), "one");
+    let s = settings(repo.path());
+    let fake = FakeCluster::new();
+    fake.put(application(repo.path(), json!({})));
+    reconcile_app(&fake, &s).await;
+    assert!(fake.has("ConfigMap", "settings"));
+    fake.put_tracked(
+        "other",
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "theirs", "namespace": "default"}}),
+    );
+    let mut app = Value::Object(fake.object("Application", "web").expect("app"));
+    app["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+    app["metadata"]["finalizers"] = json!(["resources-finalizer.argocd.argoproj.io"]);
+    fake.put(app);
+    let first = reconcile_app(&fake, &s).await;
+    assert!(!fake.has("ConfigMap", "settings"), "the app's object is deleted");
+    assert!(fake.has("ConfigMap", "theirs"), "another app's object is not");
+    assert_eq!(first.requeue, Duration::from_secs(5), "the finalizer waits for the deletions");
+    reconcile_app(&fake, &s).await;
+    let app = fake.object("Application", "web").expect("app");
+    assert_eq!(app["metadata"]["finalizers"], json!([]), "finalizer removed once nothing is left");
+}
+
+#[tokio::test]
+async fn a_refresh_annotation_is_answered_and_removed_in_the_same_write() {
+    let repo = repo();
+    commit_config(repo.path(), "one");
+    let s = settings(repo.path());
+    let fake = FakeCluster::new();
+    let mut app = application(repo.path(), json!({}));
+    app["metadata"]["annotations"] = json!({"argocd.argoproj.io/refresh": "normal", "keep": "me"});
+    fake.put(app);
+    reconcile_app(&fake, &s).await;
+    let app = fake.object("Application", "web").expect("app");
+    assert_eq!(app["metadata"]["annotations"], json!({"keep": "me"}));
+    assert_eq!(fake.writes().iter().filter(|w| w.starts_with("patch Application")).count(), 1);
+}
+
+#[tokio::test]
+async fn an_unchanged_status_is_not_written_again() {
+    let repo = repo();
+    commit_config(repo.path(), "one");
+    let s = settings(repo.path());
+    let fake = FakeCluster::new();
+    fake.put(application(repo.path(), json!({})));
+    reconcile_app(&fake, &s).await;
+    NOW.fetch_add(1, Ordering::SeqCst);
+    reconcile_app(&fake, &s).await;
+    reconcile_app(&fake, &s).await;
+    assert_eq!(fake.writes().iter().filter(|w| w.starts_with("patch Application")).count(), 1);
 }

@@ -194,7 +194,7 @@ fn commit(repo: &Path, value: &str) -> String {
     git(repo, &["rev-parse", "HEAD"])
 }
 
-fn settings(ns: &str) -> AppSettings {
+fn settings(ns: &str, url: &str) -> AppSettings {
     AppSettings {
         options: Options {
             controller_namespace: ns.into(),
@@ -204,12 +204,13 @@ fn settings(ns: &str) -> AppSettings {
         interval: Duration::from_secs(120),
         self_heal: SelfHeal::Timeout(Duration::ZERO),
         execute: ExecuteOptions { timeout: Duration::from_secs(60), ..ExecuteOptions::default() },
+        cluster_url: url.into(),
     }
 }
 
 async fn reconcile_app(e: &Env) -> app::Done {
     let raw = e.get("argoproj.io/v1alpha1", "Application", "web").await.expect("app");
-    app::reconcile(&e.cluster, &raw, &settings(&e.namespace), &Metrics::new(), || {
+    app::reconcile(&e.cluster, &raw, &settings(&e.namespace, e.cluster.url()), &Metrics::new(), || {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
     })
     .await

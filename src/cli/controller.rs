@@ -80,6 +80,8 @@ pub fn run(args: &ControllerArgs) -> Result<ExitCode> {
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     runtime.block_on(async {
         let cluster = KubeCluster::connect(&config, timeout).await?;
+        let mut settings = settings;
+        settings.app.cluster_url = cluster.url().to_string();
         run::run(cluster, settings).await
     })?;
     Ok(ExitCode::SUCCESS)
@@ -141,6 +143,7 @@ fn settings(a: &ControllerArgs) -> Result<LoopSettings> {
             interval: Duration::from_secs(a.interval.max(1)),
             self_heal: a.self_heal_timeout.map(|s| SelfHeal::Timeout(Duration::from_secs(s))).unwrap_or_default(),
             execute: ExecuteOptions { timeout: Duration::from_secs(a.sync_timeout), ..Default::default() },
+            cluster_url: String::new(),
         },
         appset: AppSetSettings {
             plan: plan::Settings { controller_policy, ..Default::default() },

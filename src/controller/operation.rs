@@ -585,6 +585,24 @@ pub fn health_value(cmp: &Comparison) -> Value {
     Value::Object(m)
 }
 
+/// Finalizer that makes deleting an Application delete its resources first.
+pub const RESOURCES_FINALIZER: &str = "resources-finalizer.argocd.argoproj.io";
+
+/// The resources finalizer of a deleted app, if set, and the propagation its
+/// suffix asks for (`…/background`; plain and `…/foreground` = foreground).
+pub fn deletion_finalizer(app: &Value) -> Option<(String, crate::controller::sync::Propagation)> {
+    use crate::controller::sync::Propagation;
+    let list = app.pointer("/metadata/finalizers")?.as_array()?;
+    list.iter().filter_map(Value::as_str).find_map(|f| {
+        let rest = f.strip_prefix(RESOURCES_FINALIZER)?;
+        match rest {
+            "" | "/foreground" => Some((f.to_string(), Propagation::Foreground)),
+            "/background" => Some((f.to_string(), Propagation::Background)),
+            _ => None,
+        }
+    })
+}
+
 /// RFC 3339 in UTC with second precision, as Kubernetes writes `metav1.Time`.
 pub fn format_time(t: UnixSeconds) -> String {
     use k8s_openapi::chrono::{DateTime, SecondsFormat};
@@ -763,6 +781,20 @@ mod tests {
         let keep = status_patch(&Report::default());
         assert!(keep.get("operation").is_none(), "the operation is kept unless cleared");
         assert_eq!(keep["status"]["conditions"], Value::Null, "no conditions clears them");
+    }
+
+    #[test]
+    fn the_resources_finalizer_and_its_propagation_are_recognised() {
+        use crate::controller::sync::Propagation;
+        let app = |f: Value| json!({"metadata": {"finalizers": f}});
+        assert_eq!(
+            deletion_finalizer(&app(json!(["x", RESOURCES_FINALIZER]))),
+            Some((RESOURCES_FINALIZER.to_string(), Propagation::Foreground))
+        );
+        let bg = format!("{RESOURCES_FINALIZER}/background");
+        assert_eq!(deletion_finalizer(&app(json!([bg.clone()]))), Some((bg, Propagation::Background)));
+        assert_eq!(deletion_finalizer(&app(json!(["other"]))), None);
+        assert_eq!(deletion_finalizer(&json!({})), None);
     }
 
     #[test]

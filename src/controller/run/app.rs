@@ -26,6 +26,9 @@ pub struct AppSettings {
     pub self_heal: SelfHeal,
     /// How one sync operation runs (timeout, polling).
     pub execute: ExecuteOptions,
+    /// URL of the API server the loop is connected to: apps must name it (or the
+    /// in-cluster address); an app for another cluster is refused, never deployed here.
+    pub cluster_url: String,
 }
 
 /// What one reconcile did, for the loop (requeue) and for tests.
@@ -79,6 +82,17 @@ pub async fn reconcile<S: Objects>(
             return Ok(Done { requeue: settings.interval, ran: None, patch });
         }
     };
+    if raw.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null()) {
+        return delete(store, &app, raw, settings).await;
+    }
+    if let Err(e) = app.check_destination(&settings.cluster_url) {
+        report.conditions.push(operation::condition("InvalidSpecError", &e.to_string(), started));
+        let patch = operation::status_patch(&report);
+        if !operation::unchanged(raw, &patch) {
+            store.merge_patch(API_VERSION, &key_of(&app), &patch).await?;
+        }
+        return Ok(Done { requeue: settings.interval, ran: None, patch });
+    }
     let source = raw.pointer("/spec/source").cloned().unwrap_or(Value::Null);
     let destination = raw.pointer("/spec/destination").cloned().unwrap_or(Value::Null);
     let policy: autosync::SyncPolicy =
@@ -160,13 +174,67 @@ pub async fn reconcile<S: Objects>(
             report.resources = Some(operation::resource_list(&cmp));
         }
     }
-    let patch = operation::status_patch(&report);
+    let mut patch = operation::status_patch(&report);
+    // A refresh request (`argocd.argoproj.io/refresh`) is answered by this reconcile.
+    if raw.pointer("/metadata/annotations").and_then(|a| a.get(REFRESH_ANNOTATION)).is_some() {
+        patch["metadata"] = serde_json::json!({"annotations": {REFRESH_ANNOTATION: null}});
+    }
     // Our own write comes back as a watch event; an unchanged status is not
     // written again, so that event ends here instead of looping.
     if !operation::unchanged(raw, &patch) {
         store.merge_patch(API_VERSION, &key_of(&app), &patch).await?;
     }
     Ok(Done { requeue, ran, patch })
+}
+
+/// Annotation asking for an immediate refresh; removed once answered.
+pub const REFRESH_ANNOTATION: &str = "argocd.argoproj.io/refresh";
+
+/// A deleted app with the resources finalizer: delete every object it manages
+/// (the prune rules: its own tracking id, no ownerReferences), then drop the
+/// finalizer once none is left. Without the finalizer, deletion needs nothing.
+async fn delete<S: Objects>(store: &S, app: &Application, raw: &Value, settings: &AppSettings) -> Result<Done> {
+    let none = Done { requeue: settings.interval, ran: None, patch: Value::Null };
+    let Some((finalizer, propagation)) = operation::deletion_finalizer(raw) else { return Ok(none) };
+    let instance = app.instance_name(&settings.options.controller_namespace);
+    let dest_ns = app.spec.destination.namespace.as_str();
+    let managed = store.list_tracked(&instance).await?;
+    let scoped = |k: &ResourceKey| {
+        let av = managed
+            .iter()
+            .find(|m| &ResourceKey::of(m) == k)
+            .and_then(|m| m.get("apiVersion"))
+            .and_then(Value::as_str)
+            .unwrap_or("v1");
+        store.scope(av, &k.kind) == Some(crate::controller::kube::KindScope::Cluster)
+    };
+    let owned = crate::controller::reconcile::reconcile(
+        &instance,
+        dest_ns,
+        Vec::new(),
+        &std::collections::BTreeMap::new(),
+        &managed,
+        &scoped,
+    );
+    for pair in &owned.resources {
+        let Some(live) = &pair.live else { continue };
+        let av = live.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+        tracing::info!(resource = %pair.key, "deleting a resource of the deleted application");
+        store.delete(av, &pair.key, propagation, false).await?;
+    }
+    if !owned.resources.is_empty() {
+        // Deletions may take a while (foreground); drop the finalizer once they are gone.
+        return Ok(Done { requeue: Duration::from_secs(5), ..none });
+    }
+    let finalizers: Vec<Value> = raw
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .map(|f| f.iter().filter(|x| x.as_str() != Some(finalizer.as_str())).cloned().collect())
+        .unwrap_or_default();
+    let patch = serde_json::json!({"metadata": {"finalizers": finalizers}});
+    store.merge_patch(API_VERSION, &key_of(app), &patch).await?;
+    tracing::info!("resources deleted; finalizer removed");
+    Ok(Done { patch, ..none })
 }
 
 async fn compare<S: Objects>(store: &S, app: &Application, opts: &Options) -> Result<(ctl::Desired, Comparison)> {
