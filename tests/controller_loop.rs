@@ -374,3 +374,39 @@ async fn an_unchanged_status_is_not_written_again() {
     reconcile_app(&fake, &s).await;
     assert_eq!(fake.writes().iter().filter(|w| w.starts_with("patch Application")).count(), 1);
 }
+
+#[tokio::test]
+async fn app_of_apps_creates_child_applications_and_counts_their_health() {
+    let repo = repo();
+    let child = |name: &str| {
+        format!(
+            "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: {name}\n  namespace: argocd\nspec:\n  project: default\n  source:\n    repoURL: ./child\n  destination:\n    server: https://kubernetes.default.svc\n    namespace: default\n"
+        )
+    };
+    std::fs::write(repo.path().join("a.yaml"), child("child-a")).expect("write");
+    std::fs::write(repo.path().join("b.yaml"), child("child-b")).expect("write");
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "-qm", "children"]);
+    let s = settings(repo.path());
+    let fake = argocd();
+    let mut root = application(repo.path(), json!({}));
+    root["spec"]["destination"]["namespace"] = json!("argocd");
+    fake.put(root);
+    let done = reconcile_app(&fake, &s).await;
+    assert_eq!(done.ran.as_deref(), Some("Succeeded"), "{}", done.patch);
+    assert!(fake.has("Application", "child-a") && fake.has("Application", "child-b"));
+    assert_eq!(done.patch["status"]["health"]["status"], "Progressing", "children without health yet");
+    for (name, health) in [("child-a", "Healthy"), ("child-b", "Degraded")] {
+        let mut c = fake.object("Application", name).expect("child");
+        c.insert("status".into(), json!({"health": {"status": health}}));
+        fake.objects.lock().expect("lock").insert(ResourceKey::of(&c), c);
+    }
+    NOW.fetch_add(1, Ordering::SeqCst);
+    let done = reconcile_app(&fake, &s).await;
+    assert_eq!(done.patch["status"]["health"]["status"], "Degraded", "the worst child health counts");
+    assert_eq!(done.patch["status"]["sync"]["status"], "Synced", "child status is not drift");
+    let kinds: Vec<&str> =
+        done.patch["status"]["resources"].as_array().expect("list").iter().filter_map(|r| r["kind"].as_str()).collect();
+    assert_eq!(kinds, ["Application", "Application"]);
+    assert_eq!(done.patch["status"]["resources"][1]["health"]["status"], "Degraded");
+}

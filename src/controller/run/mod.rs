@@ -64,17 +64,24 @@ fn unix_now() -> i64 {
         .unwrap_or_default()
 }
 
-fn to_value(obj: &DynamicObject) -> Result<Value> {
-    serde_json::to_value(obj).map_err(|e| Error::Api {
+/// The watched object as JSON. Items of a list answer carry no apiVersion/kind
+/// (the API server leaves them out), so they are filled in from the watched type.
+fn to_value(obj: &DynamicObject, kind: &str) -> Result<Value> {
+    let mut v = serde_json::to_value(obj).map_err(|e| Error::Api {
         what: "decoding a watched object".into(),
         message: e.to_string(),
         code: 0,
-    })
+    })?;
+    if let Some(m) = v.as_object_mut() {
+        m.entry("apiVersion").or_insert_with(|| Value::String(API_VERSION.into()));
+        m.entry("kind").or_insert_with(|| Value::String(kind.into()));
+    }
+    Ok(v)
 }
 
 async fn reconcile_app(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action> {
     let start = Instant::now();
-    let raw = to_value(&obj)?;
+    let raw = to_value(&obj, "Application")?;
     // The sync engine's progress callback makes its future !Send; it runs on a
     // blocking-pool thread driven by this runtime instead of a worker thread.
     let handle = tokio::runtime::Handle::current();
@@ -90,7 +97,7 @@ async fn reconcile_app(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action>
 
 async fn reconcile_appset(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action> {
     let start = Instant::now();
-    let raw = to_value(&obj)?;
+    let raw = to_value(&obj, "ApplicationSet")?;
     let result = appset::reconcile(&ctx.cluster, &raw, &ctx.settings.appset).await;
     ctx.metrics.reconciled("ApplicationSet", result.as_ref().is_ok_and(|d| d.error.is_none()), start.elapsed());
     result?;
@@ -155,8 +162,21 @@ async fn serve_metrics(listener: tokio::net::TcpListener, metrics: Arc<Metrics>)
     }
 }
 
-/// Runs the controller until a shutdown signal or the loss of the lease.
+/// Runs the controller until SIGTERM/Ctrl-C or the loss of the lease.
 pub async fn run(cluster: KubeCluster, settings: LoopSettings) -> Result<()> {
+    run_until(cluster, settings, futures::future::pending()).await
+}
+
+/// Like [`run`], also stopping (gracefully: running reconciles finish) when
+/// `stop` completes; tests and embedders use it.
+pub async fn run_until(
+    cluster: KubeCluster,
+    settings: LoopSettings,
+    stop: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) -> Result<()> {
+    let stop = futures::FutureExt::shared(
+        Box::pin(stop) as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + Sync>>
+    );
     let metrics = Arc::new(Metrics::new());
     if let Some(addr) = settings.metrics_addr {
         let listener = tokio::net::TcpListener::bind(addr)
@@ -167,7 +187,10 @@ pub async fn run(cluster: KubeCluster, settings: LoopSettings) -> Result<()> {
     }
     let ns = settings.namespace.clone();
     if let Some(lease) = &settings.lease {
-        acquire(&cluster, &ns, lease).await?;
+        tokio::select! {
+            r = acquire(&cluster, &ns, lease) => r?,
+            _ = stop.clone() => return Ok(()),
+        }
     }
     let (apps_api, apps_ar) = cluster.watch_api(API_VERSION, "Application", &ns)?;
     let appsets = cluster.watch_api(API_VERSION, "ApplicationSet", &ns).ok();
@@ -175,6 +198,7 @@ pub async fn run(cluster: KubeCluster, settings: LoopSettings) -> Result<()> {
     let ctx = Arc::new(Ctx { cluster, settings, metrics });
     let apps = Controller::new_with(apps_api, watcher::Config::default(), apps_ar)
         .shutdown_on_signal()
+        .graceful_shutdown_on(stop.clone())
         .run(reconcile_app, error_policy, ctx.clone())
         .for_each(|r| async move {
             if let Err(e) = r {
@@ -190,6 +214,7 @@ pub async fn run(cluster: KubeCluster, settings: LoopSettings) -> Result<()> {
         };
         Controller::new_with(api, watcher::Config::default(), ar)
             .shutdown_on_signal()
+            .graceful_shutdown_on(stop.clone())
             .run(reconcile_appset, error_policy, ctx.clone())
             .for_each(|r| async move {
                 if let Err(e) = r {
