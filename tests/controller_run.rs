@@ -3,7 +3,8 @@
 //! `/metrics` endpoint, against the localhost API stand-in
 //! (`support/api_server.rs`). An ApplicationSet creates an Application, the
 //! watch event makes the Application controller pick it up and auto-sync it,
-//! next to a hand-written auto-synced Application; a second replica cannot
+//! next to a hand-written auto-synced Application; relabelling a cluster Secret
+//! re-runs a clusters generator at once (Secret watch); a second replica cannot
 //! take the lease; the loop's own status writes do not re-trigger writes.
 
 mod support;
@@ -47,7 +48,7 @@ fn app(name: &str, repo: &Path, path: &str) -> serde_json::Value {
 async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
-        assert!(start.elapsed() < Duration::from_secs(40), "timed out waiting for {what}");
+        assert!(start.elapsed() < Duration::from_secs(30), "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -81,6 +82,20 @@ async fn the_loop_syncs_apps_and_generated_apps_under_a_lease_and_serves_metrics
         "metadata": {"name": "gen", "namespace": "argocd"},
         "spec": {"generators": [{"list": {"elements": [{"name": "gen-a"}]}}],
                  "syncPolicy": {"preserveResourcesOnDeletion": true}, "template": template}}));
+
+    let mut addon = app("addon-{{name}}", repo.path(), "sub");
+    addon["metadata"] = json!({"name": "addon-{{name}}"});
+    addon["spec"]["destination"]["server"] = json!("{{server}}");
+    addon["spec"]["syncPolicy"] = json!({});
+    server.put(json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+        "metadata": {"name": "addons", "namespace": "argocd"},
+        "spec": {"generators": [{"clusters": {"selector": {"matchLabels": {"addon": "on"}}}}],
+                 "syncPolicy": {"preserveResourcesOnDeletion": true}, "template": addon}}));
+    let secret = |labels: serde_json::Value| {
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cluster-edge", "namespace": "argocd", "labels": labels},
+               "stringData": {"name": "edge", "server": "https://edge.example.com"}})
+    };
+    server.put(secret(json!({"argocd.argoproj.io/secret-type": "cluster", "addon": "on"})));
 
     let dir = tempfile::tempdir().expect("tmp");
     let config = ClusterConfig::Kubeconfig { path: server.kubeconfig(dir.path()), context: None };
@@ -128,6 +143,12 @@ async fn the_loop_syncs_apps_and_generated_apps_under_a_lease_and_serves_metrics
         server.get("Application", "argocd", "gen-a").is_some_and(|a| a["status"]["sync"]["status"] == "Synced")
     })
     .await;
+    wait_for("the addon app of the labelled cluster", || server.get("Application", "argocd", "addon-edge").is_some())
+        .await;
+    // Interval is 60 s: only the Secret watch can make this happen within the wait.
+    server.put(secret(json!({"argocd.argoproj.io/secret-type": "cluster"})));
+    wait_for("the addon app to go with the label", || server.get("Application", "argocd", "addon-edge").is_none())
+        .await;
     let web = server.get("Application", "argocd", "web").expect("web");
     assert_eq!(web["status"]["operationState"]["phase"], "Succeeded");
     assert_eq!(web["status"]["health"]["status"], "Healthy");

@@ -19,6 +19,7 @@ use crate::controller::{Error, Result};
 use futures::StreamExt;
 use kube::api::DynamicObject;
 use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -194,6 +195,7 @@ pub async fn run_until(
     }
     let (apps_api, apps_ar) = cluster.watch_api(API_VERSION, "Application", &ns)?;
     let appsets = cluster.watch_api(API_VERSION, "ApplicationSet", &ns).ok();
+    let secrets = cluster.watch_api("v1", "Secret", &ns).ok();
     let lease = settings.lease.clone();
     let ctx = Arc::new(Ctx { cluster, settings, metrics });
     let apps = Controller::new_with(apps_api, watcher::Config::default(), apps_ar)
@@ -212,8 +214,20 @@ pub async fn run_until(
             );
             return;
         };
-        Controller::new_with(api, watcher::Config::default(), ar)
-            .shutdown_on_signal()
+        let ctrl = Controller::new_with(api, watcher::Config::default(), ar.clone());
+        // A cluster Secret added, relabelled or removed re-runs every ApplicationSet
+        // at once ("enable an addon per cluster by label"), not at the next interval.
+        let ctrl = match secrets {
+            Some((secrets_api, secrets_ar)) => {
+                let store = ctrl.store();
+                let selector = format!("{}=cluster", crate::controller::appset::CLUSTER_SECRET_LABEL);
+                ctrl.watches_with(secrets_api, secrets_ar, watcher::Config::default().labels(&selector), move |_| {
+                    store.state().iter().map(|s| ObjectRef::from_obj_with(s.as_ref(), ar.clone())).collect::<Vec<_>>()
+                })
+            }
+            None => ctrl,
+        };
+        ctrl.shutdown_on_signal()
             .graceful_shutdown_on(stop.clone())
             .run(reconcile_appset, error_policy, ctx.clone())
             .for_each(|r| async move {
