@@ -19,16 +19,23 @@ use kcmp::controller::sync::execute::ExecuteOptions;
 use kcmp::controller::tracking::ResourceKey;
 use kcmp::controller::Options;
 use serde_json::{json, Value};
+use std::cell::Cell;
 use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 use support::fake_cluster::FakeCluster;
 
-static NOW: AtomicI64 = AtomicI64::new(1_700_000_000);
+thread_local! {
+    // Per test: `#[tokio::test]` runs the test and its reconciles on one thread.
+    static NOW: Cell<i64> = const { Cell::new(1_700_000_000) };
+}
 
 fn now() -> i64 {
-    NOW.load(Ordering::SeqCst)
+    NOW.with(Cell::get)
+}
+
+fn advance(secs: i64) {
+    NOW.with(|n| n.set(n.get() + secs));
 }
 
 fn settings(base: &Path) -> AppSettings {
@@ -211,7 +218,7 @@ async fn auto_sync_applies_each_new_revision_once_and_writes_status() {
     assert_eq!(idle.ran, None, "nothing to do at the same revision");
 
     let rev2 = commit_config(repo.path(), "two");
-    NOW.fetch_add(5, Ordering::SeqCst);
+    advance(5);
     let done = reconcile_app(&fake, &s).await;
     assert_eq!(done.ran.as_deref(), Some("Succeeded"));
     assert_eq!(live_value(&fake).as_deref(), Some("two"));
@@ -245,7 +252,7 @@ async fn self_heal_reverts_a_manual_edit_and_without_it_the_drift_stays() {
     fake.put(application(repo.path(), json!({"selfHeal": true})));
     reconcile_app(&fake, &s).await;
     edit_live(&fake, "edited");
-    NOW.fetch_add(1, Ordering::SeqCst);
+    advance(1);
     let done = reconcile_app(&fake, &s).await;
     assert_eq!(done.ran.as_deref(), Some("Succeeded"));
     assert_eq!(live_value(&fake).as_deref(), Some("one"), "selfHeal reverted the edit");
@@ -369,7 +376,7 @@ async fn an_unchanged_status_is_not_written_again() {
     let fake = FakeCluster::new();
     fake.put(application(repo.path(), json!({})));
     reconcile_app(&fake, &s).await;
-    NOW.fetch_add(1, Ordering::SeqCst);
+    advance(1);
     reconcile_app(&fake, &s).await;
     reconcile_app(&fake, &s).await;
     assert_eq!(fake.writes().iter().filter(|w| w.starts_with("patch Application")).count(), 1);
@@ -401,7 +408,7 @@ async fn app_of_apps_creates_child_applications_and_counts_their_health() {
         c.insert("status".into(), json!({"health": {"status": health}}));
         fake.objects.lock().expect("lock").insert(ResourceKey::of(&c), c);
     }
-    NOW.fetch_add(1, Ordering::SeqCst);
+    advance(1);
     let done = reconcile_app(&fake, &s).await;
     assert_eq!(done.patch["status"]["health"]["status"], "Degraded", "the worst child health counts");
     assert_eq!(done.patch["status"]["sync"]["status"], "Synced", "child status is not drift");
@@ -409,4 +416,32 @@ async fn app_of_apps_creates_child_applications_and_counts_their_health() {
         done.patch["status"]["resources"].as_array().expect("list").iter().filter_map(|r| r["kind"].as_str()).collect();
     assert_eq!(kinds, ["Application", "Application"]);
     assert_eq!(done.patch["status"]["resources"][1]["health"]["status"], "Degraded");
+}
+
+#[tokio::test]
+async fn a_requested_operation_on_a_broken_source_ends_in_error_instead_of_waiting() {
+    let repo = repo();
+    std::fs::write(repo.path().join("kustomization.yaml"), "resources: [missing.yaml]\n").expect("write");
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "-qm", "broken"]);
+    let s = settings(repo.path());
+    let fake = FakeCluster::new();
+    let mut app = application(repo.path(), json!(null));
+    app["spec"]["syncPolicy"] = json!({});
+    app["operation"] = json!({"sync": {"revision": "HEAD"}, "retry": {"limit": 1, "backoff": {"duration": "7s"}}});
+    fake.put(app);
+    let first = reconcile_app(&fake, &s).await;
+    assert_eq!(first.ran.as_deref(), Some("Running"), "one retry left");
+    assert_eq!(first.requeue, Duration::from_secs(7));
+    let state = &first.patch["status"]["operationState"];
+    assert!(state["message"].as_str().unwrap_or_default().starts_with("ComparisonError: "), "{state}");
+    assert!(fake.object("Application", "web").expect("app").get("operation").is_some(), "kept for the retry");
+    advance(7);
+    let second = reconcile_app(&fake, &s).await;
+    assert_eq!(second.ran.as_deref(), Some("Error"));
+    assert!(second.patch["status"]["operationState"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .ends_with("(retried 1 times)."));
+    assert!(fake.object("Application", "web").expect("app").get("operation").is_none(), "cleared once it ended");
 }

@@ -103,6 +103,47 @@ pub async fn reconcile<S: Objects>(
         Err(e) => {
             tracing::warn!(error = %e, "compare failed");
             report.conditions.push(operation::condition("ComparisonError", &e.to_string(), started));
+            // A requested operation cannot run without desired state: it ends in
+            // Error (retried per its retry strategy) instead of waiting forever.
+            let nothing = autosync::SyncPolicy::default();
+            let facts = Facts {
+                policy: &nothing,
+                sync_status: crate::controller::diff::SyncStatus::Unknown,
+                resources: &[],
+                revision: "",
+                source: &source,
+                deleting: false,
+            };
+            match operation::next(raw, &facts, settings.self_heal, started) {
+                Step::Run { operation: op, retry_count, requested: true } => {
+                    let ended = Ended::Error(format!("ComparisonError: {e}"));
+                    let fin = operation::finish(&op, retry_count, &ended, "", &source, started, now());
+                    if let Some(after) = fin.retry_after {
+                        requeue = requeue.min(after.max(Duration::from_secs(1)));
+                    }
+                    report.clear_operation = !fin.keep_operation;
+                    ran = fin.state["phase"].as_str().map(String::from);
+                    if let Some(phase) = &ran {
+                        metrics.synced(phase);
+                    }
+                    report.operation_state = Some(fin.state);
+                }
+                Step::Wait(d) => requeue = requeue.min(d.max(Duration::from_secs(1))),
+                Step::Refuse(message) => {
+                    let fin = operation::finish(
+                        &operation::Operation::default(),
+                        0,
+                        &Ended::Error(message),
+                        "",
+                        &source,
+                        started,
+                        now(),
+                    );
+                    report.operation_state = Some(fin.state);
+                    report.clear_operation = true;
+                }
+                _ => {}
+            }
         }
         Ok((desired, cmp)) => {
             let resources = operation::resources_of(&cmp);
