@@ -246,7 +246,7 @@ async fn self_heal_reverts_a_manual_edit_and_without_it_the_drift_stays() {
     let done = reconcile_app(&fake, &s).await;
     assert_eq!(done.ran, None, "no selfHeal: one sync per revision");
     assert_eq!(live_value(&fake).as_deref(), Some("edited"));
-    assert_eq!(done.patch["status"]["sync"]["status"], "OutOfSync");
+    assert_eq!(done.status["sync"]["status"], "OutOfSync");
 
     let fake = FakeCluster::new();
     fake.put(application(repo.path(), json!({"selfHeal": true})));
@@ -256,8 +256,8 @@ async fn self_heal_reverts_a_manual_edit_and_without_it_the_drift_stays() {
     let done = reconcile_app(&fake, &s).await;
     assert_eq!(done.ran.as_deref(), Some("Succeeded"));
     assert_eq!(live_value(&fake).as_deref(), Some("one"), "selfHeal reverted the edit");
-    assert_eq!(done.patch["status"]["sync"]["status"], "Synced");
-    assert_eq!(done.patch["status"]["operationState"]["operation"]["sync"]["selfHealAttemptsCount"], 1);
+    assert_eq!(done.status["sync"]["status"], "Synced");
+    assert_eq!(done.status["operationState"]["operation"]["sync"]["selfHealAttemptsCount"], 1);
     // A second drift right away waits for the backoff (2s after attempt 1).
     edit_live(&fake, "edited again");
     let done = reconcile_app(&fake, &s).await;
@@ -286,11 +286,8 @@ async fn a_manual_operation_runs_and_is_cleared_and_a_bad_one_is_refused() {
     fake.put(manual);
     let done = reconcile_app(&fake, &s).await;
     assert_eq!(done.ran, None);
-    assert_eq!(done.patch["status"]["operationState"]["phase"], "Error");
-    assert_eq!(
-        done.patch["status"]["operationState"]["message"],
-        "operation has no sync field: kcmp runs sync operations only"
-    );
+    assert_eq!(done.status["operationState"]["phase"], "Error");
+    assert_eq!(done.status["operationState"]["message"], "operation has no sync field: kcmp runs sync operations only");
     assert!(fake.object("Application", "web").expect("app").get("operation").is_none());
 }
 
@@ -305,8 +302,8 @@ async fn a_render_failure_is_a_comparison_error_and_nothing_is_applied() {
     fake.put(application(repo.path(), json!({"prune": true})));
     let done = reconcile_app(&fake, &s).await;
     assert_eq!(done.ran, None);
-    assert_eq!(done.patch["status"]["sync"]["status"], "Unknown");
-    assert_eq!(done.patch["status"]["conditions"][0]["type"], "ComparisonError");
+    assert_eq!(done.status["sync"]["status"], "Unknown");
+    assert_eq!(done.status["conditions"][0]["type"], "ComparisonError");
     assert!(fake.writes().iter().all(|w| !w.starts_with("apply")), "{:?}", fake.writes());
 }
 
@@ -321,8 +318,8 @@ async fn an_app_for_another_cluster_is_refused_and_nothing_is_applied() {
     fake.put(app);
     let done = reconcile_app(&fake, &s).await;
     assert_eq!(done.ran, None);
-    let message = done.patch["status"]["conditions"][0]["message"].as_str().unwrap_or_default().to_string();
-    assert_eq!(done.patch["status"]["conditions"][0]["type"], "InvalidSpecError");
+    let message = done.status["conditions"][0]["message"].as_str().unwrap_or_default().to_string();
+    assert_eq!(done.status["conditions"][0]["type"], "InvalidSpecError");
     assert!(message.contains("spec.destination names server https://prod-eu.example.com"), "{message}");
     assert!(fake.writes().iter().all(|w| !w.starts_with("apply")), "{:?}", fake.writes());
 }
@@ -400,9 +397,9 @@ async fn app_of_apps_creates_child_applications_and_counts_their_health() {
     root["spec"]["destination"]["namespace"] = json!("argocd");
     fake.put(root);
     let done = reconcile_app(&fake, &s).await;
-    assert_eq!(done.ran.as_deref(), Some("Succeeded"), "{}", done.patch);
+    assert_eq!(done.ran.as_deref(), Some("Succeeded"), "{}", done.status);
     assert!(fake.has("Application", "child-a") && fake.has("Application", "child-b"));
-    assert_eq!(done.patch["status"]["health"]["status"], "Progressing", "children without health yet");
+    assert_eq!(done.status["health"]["status"], "Progressing", "children without health yet");
     for (name, health) in [("child-a", "Healthy"), ("child-b", "Degraded")] {
         let mut c = fake.object("Application", name).expect("child");
         c.insert("status".into(), json!({"health": {"status": health}}));
@@ -410,12 +407,12 @@ async fn app_of_apps_creates_child_applications_and_counts_their_health() {
     }
     advance(1);
     let done = reconcile_app(&fake, &s).await;
-    assert_eq!(done.patch["status"]["health"]["status"], "Degraded", "the worst child health counts");
-    assert_eq!(done.patch["status"]["sync"]["status"], "Synced", "child status is not drift");
+    assert_eq!(done.status["health"]["status"], "Degraded", "the worst child health counts");
+    assert_eq!(done.status["sync"]["status"], "Synced", "child status is not drift");
     let kinds: Vec<&str> =
-        done.patch["status"]["resources"].as_array().expect("list").iter().filter_map(|r| r["kind"].as_str()).collect();
+        done.status["resources"].as_array().expect("list").iter().filter_map(|r| r["kind"].as_str()).collect();
     assert_eq!(kinds, ["Application", "Application"]);
-    assert_eq!(done.patch["status"]["resources"][1]["health"]["status"], "Degraded");
+    assert_eq!(done.status["resources"][1]["health"]["status"], "Degraded");
 }
 
 #[tokio::test]
@@ -433,15 +430,12 @@ async fn a_requested_operation_on_a_broken_source_ends_in_error_instead_of_waiti
     let first = reconcile_app(&fake, &s).await;
     assert_eq!(first.ran.as_deref(), Some("Running"), "one retry left");
     assert_eq!(first.requeue, Duration::from_secs(7));
-    let state = &first.patch["status"]["operationState"];
+    let state = &first.status["operationState"];
     assert!(state["message"].as_str().unwrap_or_default().starts_with("ComparisonError: "), "{state}");
     assert!(fake.object("Application", "web").expect("app").get("operation").is_some(), "kept for the retry");
     advance(7);
     let second = reconcile_app(&fake, &s).await;
     assert_eq!(second.ran.as_deref(), Some("Error"));
-    assert!(second.patch["status"]["operationState"]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .ends_with("(retried 1 times)."));
+    assert!(second.status["operationState"]["message"].as_str().unwrap_or_default().ends_with("(retried 1 times)."));
     assert!(fake.object("Application", "web").expect("app").get("operation").is_none(), "cleared once it ended");
 }

@@ -3,7 +3,7 @@
 //! §1.5, §4.1 step 8, §5.1, §7). [`next`] reads the app's `operation` field
 //! (a manual sync requested as Argo CD's CLI does, or a retry waiting its
 //! turn), its last `status.operationState` and [`autosync::decide`]; the loop
-//! carries the answer out and hands the results to [`status_patch`], which
+//! carries the answer out and hands the results to [`app_patch`], which
 //! builds the ONE merge patch written per reconcile (status, plus clearing
 //! `operation` once it ended). Time is passed in; nothing here reads a clock.
 
@@ -491,7 +491,7 @@ pub fn condition(kind: &str, message: &str, now: UnixSeconds) -> Value {
     json!({"type": kind, "message": message, "lastTransitionTime": format_time(now)})
 }
 
-/// What one reconcile learned, for [`status_patch`].
+/// What one reconcile learned, for [`app_patch`].
 #[derive(Clone, Debug, Default)]
 pub struct Report {
     /// `status.sync` (`None` when the compare failed: status Unknown).
@@ -510,12 +510,16 @@ pub struct Report {
     pub conditions: Vec<Value>,
     /// `status.reconciledAt`.
     pub reconciled_at: UnixSeconds,
+    /// Remove this annotation (an answered refresh request).
+    pub remove_annotation: Option<String>,
 }
 
-/// The single JSON merge patch a reconcile writes. `status.sync` of a failed
-/// compare is `Unknown` at an empty revision, as Argo CD records it.
-pub fn status_patch(report: &Report) -> Value {
-    let mut status = Map::new();
+/// The complete `status` after this reconcile: the stored one with every field
+/// the reconcile owns replaced. `status.sync` of a failed compare is `Unknown`
+/// (Argo CD's ComparisonError); a condition that was already there keeps its
+/// `lastTransitionTime`.
+pub fn desired_status(stored: &Value, report: &Report) -> Value {
+    let mut status = stored.as_object().cloned().unwrap_or_default();
     status.insert("sync".into(), report.sync.clone().unwrap_or_else(|| json!({"status": "Unknown"})));
     status.insert("health".into(), report.health.clone().unwrap_or_else(|| json!({"status": "Unknown"})));
     if let Some(r) = &report.resources {
@@ -524,46 +528,65 @@ pub fn status_patch(report: &Report) -> Value {
     if let Some(s) = &report.operation_state {
         status.insert("operationState".into(), s.clone());
     }
-    status.insert(
-        "conditions".into(),
-        if report.conditions.is_empty() { Value::Null } else { Value::Array(report.conditions.clone()) },
-    );
+    let old = stored.get("conditions").and_then(Value::as_array).cloned().unwrap_or_default();
+    let conditions: Vec<Value> = report
+        .conditions
+        .iter()
+        .map(|c| {
+            let same = old.iter().find(|o| o.get("type") == c.get("type") && o.get("message") == c.get("message"));
+            match (same.and_then(|o| o.get("lastTransitionTime")), c.clone()) {
+                (Some(t), Value::Object(mut m)) => {
+                    m.insert("lastTransitionTime".into(), t.clone());
+                    Value::Object(m)
+                }
+                (_, c) => c,
+            }
+        })
+        .collect();
+    if conditions.is_empty() {
+        status.remove("conditions");
+    } else {
+        status.insert("conditions".into(), Value::Array(conditions));
+    }
     status.insert("reconciledAt".into(), json!(format_time(report.reconciled_at)));
+    Value::Object(status)
+}
+
+/// The single RFC 7386 merge patch a reconcile writes for the app `raw`
+/// (status, `operation`, an answered refresh annotation), or `None` when it
+/// would change nothing but `reconciledAt`: the loop's own write comes back
+/// as a watch event, and that event then ends without another write.
+pub fn app_patch(raw: &Value, report: &Report) -> (Value, Option<Value>) {
+    let stored = raw.get("status").cloned().unwrap_or_else(|| json!({}));
+    let desired = desired_status(&stored, report);
+    let without_time = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(m) = v.as_object_mut() {
+            m.remove("reconciledAt");
+        }
+        v
+    };
     let mut patch = Map::new();
-    patch.insert("status".into(), Value::Object(status));
+    if let Some(p) = crate::controller::appset::plan::merge_patch(&without_time(&stored), &without_time(&desired)) {
+        let mut p = p;
+        p["reconciledAt"] = desired["reconciledAt"].clone();
+        patch.insert("status".into(), p);
+    }
+    let op_now = raw.get("operation").unwrap_or(&Value::Null);
     if let Some(op) = &report.operation {
-        patch.insert("operation".into(), op.clone());
-    } else if report.clear_operation {
+        if op != op_now {
+            patch.insert("operation".into(), op.clone());
+        }
+    } else if report.clear_operation && !op_now.is_null() {
         patch.insert("operation".into(), Value::Null);
     }
-    Value::Object(patch)
-}
-
-fn comparable(v: Option<&Value>, key: &str) -> Value {
-    let mut v = v.cloned().unwrap_or(Value::Null);
-    if key == "conditions" {
-        if let Some(list) = v.as_array_mut() {
-            for c in list.iter_mut().filter_map(Value::as_object_mut) {
-                c.remove("lastTransitionTime");
-            }
+    if let Some(a) = &report.remove_annotation {
+        if raw.pointer("/metadata/annotations").and_then(|m| m.get(a)).is_some() {
+            patch.insert("metadata".into(), json!({"annotations": {a.as_str(): null}}));
         }
     }
-    v
-}
-
-/// Whether writing `patch` would change nothing but `reconciledAt` and
-/// condition timestamps on the stored app `raw`.
-pub fn unchanged(raw: &Value, patch: &Value) -> bool {
-    if let Some(op) = patch.get("operation") {
-        if raw.get("operation").unwrap_or(&Value::Null) != op {
-            return false;
-        }
-    }
-    let Some(status) = patch.get("status").and_then(Value::as_object) else { return true };
-    status
-        .iter()
-        .filter(|(k, _)| k.as_str() != "reconciledAt")
-        .all(|(k, v)| comparable(raw.get("status").and_then(|s| s.get(k)), k) == comparable(Some(v), k))
+    let patch = if patch.is_empty() { None } else { Some(Value::Object(patch)) };
+    (desired, patch)
 }
 
 /// `status.sync` of a successful compare.
@@ -763,24 +786,41 @@ mod tests {
     }
 
     #[test]
-    fn the_status_patch_is_one_object_and_clears_the_operation() {
-        let patch = status_patch(&Report {
-            sync: None,
-            health: None,
-            resources: None,
-            operation_state: None,
+    fn the_patch_is_minimal_clears_the_operation_and_is_none_when_nothing_changed() {
+        let report = Report {
             clear_operation: true,
-            operation: None,
             conditions: vec![condition("ComparisonError", "rendering failed", 0)],
             reconciled_at: 86400,
-        });
+            health: Some(json!({"status": "Healthy"})),
+            remove_annotation: Some("argocd.argoproj.io/refresh".into()),
+            ..Report::default()
+        };
+        let raw = json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}},
+                         "operation": {"sync": {}},
+                         "status": {"health": {"status": "Degraded", "message": "old"}, "sync": {"status": "Synced", "revision": "a"}}});
+        let (status, patch) = app_patch(&raw, &report);
+        let patch = patch.expect("changes");
         assert_eq!(patch["operation"], Value::Null);
-        assert_eq!(patch["status"]["sync"]["status"], "Unknown");
-        assert_eq!(patch["status"]["conditions"][0]["type"], "ComparisonError");
+        assert_eq!(patch["metadata"]["annotations"]["argocd.argoproj.io/refresh"], Value::Null);
+        assert_eq!(
+            patch["status"]["sync"],
+            json!({"status": "Unknown", "revision": null}),
+            "minimal: stale keys removed"
+        );
+        assert_eq!(patch["status"]["health"], json!({"status": "Healthy", "message": null}));
         assert_eq!(patch["status"]["reconciledAt"], "1970-01-02T00:00:00Z");
-        let keep = status_patch(&Report::default());
-        assert!(keep.get("operation").is_none(), "the operation is kept unless cleared");
-        assert_eq!(keep["status"]["conditions"], Value::Null, "no conditions clears them");
+        assert_eq!(status["conditions"][0]["type"], "ComparisonError");
+
+        let mut stored = raw.clone();
+        json_patch::merge(&mut stored, &patch);
+        let later = Report {
+            reconciled_at: 99999,
+            conditions: vec![condition("ComparisonError", "rendering failed", 500)],
+            ..report
+        };
+        let (status, again) = app_patch(&stored, &later);
+        assert_eq!(again, None, "only reconciledAt and the condition time would change");
+        assert_eq!(status["conditions"][0]["lastTransitionTime"], "1970-01-01T00:00:00Z", "first transition kept");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! One reconcile of one Application (docs/controller-sync.md §4.1, §7): render
 //! and compare, decide the step with [`operation::next`] (a requested operation,
 //! a due retry, or auto-sync), run it through the sync engine, compare again
-//! after a real sync, and write status ONCE with [`operation::status_patch`].
+//! after a real sync, and write status ONCE with [`operation::app_patch`].
 //! Generic over [`Objects`], so tests drive it against an in-memory API server.
 
 use crate::controller::application::{Application, API_VERSION};
@@ -38,8 +38,10 @@ pub struct Done {
     pub requeue: Duration,
     /// Phase of the operation that ran, if one did.
     pub ran: Option<String>,
-    /// The status patch written.
-    pub patch: Value,
+    /// The app's status after this reconcile.
+    pub status: Value,
+    /// The merge patch written (`None`: nothing changed, nothing written).
+    pub patch: Option<Value>,
 }
 
 fn key_of(app: &Application) -> ResourceKey {
@@ -71,15 +73,13 @@ pub async fn reconcile<S: Objects>(
         Ok(app) => app,
         Err(e) => {
             report.conditions.push(operation::condition("InvalidSpecError", &e.to_string(), started));
-            let patch = operation::status_patch(&report);
             let key = ResourceKey {
                 group: "argoproj.io".into(),
                 kind: "Application".into(),
                 namespace: ns.into(),
                 name: name.into(),
             };
-            store.merge_patch(API_VERSION, &key, &patch).await?;
-            return Ok(Done { requeue: settings.interval, ran: None, patch });
+            return write(store, &key, raw, &report, settings.interval, None).await;
         }
     };
     if raw.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null()) {
@@ -87,11 +87,7 @@ pub async fn reconcile<S: Objects>(
     }
     if let Err(e) = app.check_destination(&settings.cluster_url) {
         report.conditions.push(operation::condition("InvalidSpecError", &e.to_string(), started));
-        let patch = operation::status_patch(&report);
-        if !operation::unchanged(raw, &patch) {
-            store.merge_patch(API_VERSION, &key_of(&app), &patch).await?;
-        }
-        return Ok(Done { requeue: settings.interval, ran: None, patch });
+        return write(store, &key_of(&app), raw, &report, settings.interval, None).await;
     }
     let source = raw.pointer("/spec/source").cloned().unwrap_or(Value::Null);
     let destination = raw.pointer("/spec/destination").cloned().unwrap_or(Value::Null);
@@ -215,17 +211,25 @@ pub async fn reconcile<S: Objects>(
             report.resources = Some(operation::resource_list(&cmp));
         }
     }
-    let mut patch = operation::status_patch(&report);
     // A refresh request (`argocd.argoproj.io/refresh`) is answered by this reconcile.
-    if raw.pointer("/metadata/annotations").and_then(|a| a.get(REFRESH_ANNOTATION)).is_some() {
-        patch["metadata"] = serde_json::json!({"annotations": {REFRESH_ANNOTATION: null}});
+    report.remove_annotation = Some(REFRESH_ANNOTATION.into());
+    write(store, &key_of(&app), raw, &report, requeue, ran).await
+}
+
+/// Writes the reconcile's one patch, if anything changed.
+async fn write<S: Objects>(
+    store: &S,
+    key: &ResourceKey,
+    raw: &Value,
+    report: &Report,
+    requeue: Duration,
+    ran: Option<String>,
+) -> Result<Done> {
+    let (status, patch) = operation::app_patch(raw, report);
+    if let Some(p) = &patch {
+        store.merge_patch(API_VERSION, key, p).await?;
     }
-    // Our own write comes back as a watch event; an unchanged status is not
-    // written again, so that event ends here instead of looping.
-    if !operation::unchanged(raw, &patch) {
-        store.merge_patch(API_VERSION, &key_of(&app), &patch).await?;
-    }
-    Ok(Done { requeue, ran, patch })
+    Ok(Done { requeue, ran, status, patch })
 }
 
 /// Annotation asking for an immediate refresh; removed once answered.
@@ -235,7 +239,7 @@ pub const REFRESH_ANNOTATION: &str = "argocd.argoproj.io/refresh";
 /// (the prune rules: its own tracking id, no ownerReferences), then drop the
 /// finalizer once none is left. Without the finalizer, deletion needs nothing.
 async fn delete<S: Objects>(store: &S, app: &Application, raw: &Value, settings: &AppSettings) -> Result<Done> {
-    let none = Done { requeue: settings.interval, ran: None, patch: Value::Null };
+    let none = Done { requeue: settings.interval, ran: None, status: Value::Null, patch: None };
     let Some((finalizer, propagation)) = operation::deletion_finalizer(raw) else { return Ok(none) };
     let instance = app.instance_name(&settings.options.controller_namespace);
     let dest_ns = app.spec.destination.namespace.as_str();
@@ -275,7 +279,7 @@ async fn delete<S: Objects>(store: &S, app: &Application, raw: &Value, settings:
     let patch = serde_json::json!({"metadata": {"finalizers": finalizers}});
     store.merge_patch(API_VERSION, &key_of(app), &patch).await?;
     tracing::info!("resources deleted; finalizer removed");
-    Ok(Done { patch, ..none })
+    Ok(Done { patch: Some(patch), ..none })
 }
 
 async fn compare<S: Objects>(store: &S, app: &Application, opts: &Options) -> Result<(ctl::Desired, Comparison)> {
