@@ -179,3 +179,43 @@ async fn the_loop_syncs_apps_and_generated_apps_under_a_lease_and_serves_metrics
     let result = tokio::time::timeout(Duration::from_secs(20), handle).await.expect("loop stops").expect("join");
     assert!(result.is_ok(), "{result:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kcmp_controller_binary_syncs_an_app_and_stops_cleanly_on_sigterm() {
+    let repo = tempfile::tempdir().expect("tmp");
+    git(repo.path(), &["init", "-q", "-b", "main"]);
+    std::fs::write(repo.path().join("cm.yaml"), config_map("settings")).expect("write");
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "-qm", "one"]);
+    let server = ApiServer::start().await;
+    for ns in ["argocd", "default"] {
+        server.put(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));
+    }
+    server.put(app("web", repo.path(), "."));
+    let dir = tempfile::tempdir().expect("tmp");
+    let kubeconfig = server.kubeconfig(dir.path());
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_kcmp"))
+        .args(["controller", "--metrics-addr", "off", "--lease", "off", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .env("RUST_LOG", "kcmp=info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn kcmp controller");
+    wait_for("app web Synced by the binary", || {
+        server.get("Application", "argocd", "web").is_some_and(|a| a["status"]["sync"]["status"] == "Synced")
+    })
+    .await;
+    assert!(server.get("ConfigMap", "default", "settings").is_some());
+    assert!(server.get("Lease", "argocd", "kcmp-controller").is_none(), "--lease off");
+    let pid = child.id().expect("pid").to_string();
+    let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+    assert!(sent.success());
+    let out =
+        tokio::time::timeout(Duration::from_secs(20), child.wait_with_output()).await.expect("exits").expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}: {stderr}", out.status);
+    assert!(stderr.contains("controller running"), "structured logs on stderr: {stderr}");
+    assert!(stderr.contains("operation ended"), "{stderr}");
+}
