@@ -224,6 +224,9 @@ async fn auto_sync_applies_each_new_revision_once_and_writes_status() {
     assert_eq!(live_value(&fake).as_deref(), Some("two"));
     let app = fake.object("Application", "web").expect("app");
     assert_eq!(app["status"]["sync"]["revision"], rev2.as_str());
+    let history: Vec<&str> =
+        app["status"]["history"].as_array().expect("history").iter().filter_map(|h| h["revision"].as_str()).collect();
+    assert_eq!(history, [rev1.as_str(), rev2.as_str()]);
 }
 
 fn edit_live(fake: &FakeCluster, value: &str) {
@@ -438,4 +441,39 @@ async fn a_requested_operation_on_a_broken_source_ends_in_error_instead_of_waiti
     assert_eq!(second.ran.as_deref(), Some("Error"));
     assert!(second.status["operationState"]["message"].as_str().unwrap_or_default().ends_with("(retried 1 times)."));
     assert!(fake.object("Application", "web").expect("app").get("operation").is_none(), "cleared once it ended");
+}
+
+#[tokio::test]
+async fn a_failed_auto_sync_retries_at_the_same_revision_with_backoff() {
+    let repo = repo();
+    std::fs::write(
+        repo.path().join("cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  annotations:\n    test.kcmp/invalid: \"yes\"\ndata:\n  value: \"bad\"\n",
+    )
+    .expect("write");
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "-qm", "bad"]);
+    let rev1 = git(repo.path(), &["rev-parse", "HEAD"]);
+    let s = settings(repo.path());
+    let fake = FakeCluster::new();
+    fake.put(application(repo.path(), json!({})));
+    let first = reconcile_app(&fake, &s).await;
+    assert_eq!(first.ran.as_deref(), Some("Running"), "failed, retry pending: {}", first.status["operationState"]);
+    assert_eq!(first.requeue, Duration::from_secs(5), "default backoff 5s");
+    let stored = fake.object("Application", "web").expect("app");
+    assert_eq!(stored["operation"]["initiatedBy"]["automated"], true, "the auto-sync is kept as the app's operation");
+    assert_eq!(stored["status"]["operationState"]["retryCount"], 1);
+
+    // A fixed revision lands meanwhile; the retry still syncs the failed attempt's revision.
+    let rev2 = commit_config(repo.path(), "good");
+    assert_ne!(rev1, rev2);
+    advance(2);
+    let early = reconcile_app(&fake, &s).await;
+    assert_eq!(early.ran, None, "backoff not over");
+    advance(3);
+    let retry = reconcile_app(&fake, &s).await;
+    assert_eq!(retry.ran.as_deref(), Some("Running"));
+    assert_eq!(retry.status["operationState"]["syncResult"]["revision"], rev1.as_str(), "pinned");
+    assert_eq!(retry.status["operationState"]["retryCount"], 2);
+    assert_eq!(live_value(&fake), None, "nothing applied");
 }

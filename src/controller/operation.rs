@@ -82,6 +82,13 @@ impl SyncSpec {
         self.sync_strategy.as_ref().is_some_and(|s| s.get("apply").is_some())
     }
 
+    /// `syncStrategy.{apply,hook}.force` (CLI `--force`).
+    pub fn force(&self) -> bool {
+        self.sync_strategy.as_ref().is_some_and(|s| {
+            ["apply", "hook"].iter().any(|k| s.pointer(&format!("/{k}/force")).and_then(Value::as_bool) == Some(true))
+        })
+    }
+
     /// Selective-sync selectors for `sync::plan::select`.
     pub fn selectors(&self) -> Vec<Selector> {
         self.resources
@@ -512,6 +519,8 @@ pub struct Report {
     pub reconciled_at: UnixSeconds,
     /// Remove this annotation (an answered refresh request).
     pub remove_annotation: Option<String>,
+    /// `status.history` (`None` keeps the stored one).
+    pub history: Option<Value>,
 }
 
 /// The complete `status` after this reconcile: the stored one with every field
@@ -527,6 +536,9 @@ pub fn desired_status(stored: &Value, report: &Report) -> Value {
     }
     if let Some(s) = &report.operation_state {
         status.insert("operationState".into(), s.clone());
+    }
+    if let Some(h) = &report.history {
+        status.insert("history".into(), h.clone());
     }
     let old = stored.get("conditions").and_then(Value::as_array).cloned().unwrap_or_default();
     let conditions: Vec<Value> = report
@@ -606,6 +618,47 @@ pub fn health_value(cmp: &Comparison) -> Value {
         m.insert("message".into(), json!(cmp.health.message));
     }
     Value::Object(m)
+}
+
+/// The revision a pending retry must sync again (§1.5: a retry keeps the
+/// resolved revision unless `retry.refresh`); `None` for a first attempt.
+pub fn pinned_revision(app: &Value) -> Option<String> {
+    let op = read_operation(app).ok().flatten()?;
+    let state = read_state(app)?;
+    let refresh = op.retry.as_ref().is_some_and(|r| r.refresh);
+    (state.phase == Phase::Running && state.retry_count > 0 && !refresh && !state.revision.is_empty())
+        .then_some(state.revision)
+}
+
+/// `status.history` after a successful, non-dry-run, full (non-selective)
+/// sync: the entry appended with the next id, truncated to `limit` (default 10)
+/// newest entries (§7). Other operations leave history unchanged (`None`).
+pub fn history(
+    app: &Value,
+    op: &Operation,
+    phase: Phase,
+    revision: &str,
+    started: UnixSeconds,
+    finished: UnixSeconds,
+) -> Option<Value> {
+    let sync = op.sync.as_ref()?;
+    if phase != Phase::Succeeded || sync.dry_run || !sync.resources.is_empty() {
+        return None;
+    }
+    let mut list = app.pointer("/status/history").and_then(Value::as_array).cloned().unwrap_or_default();
+    let next = list.iter().filter_map(|h| h.get("id").and_then(Value::as_i64)).max().unwrap_or(-1) + 1;
+    list.push(json!({
+        "id": next,
+        "revision": revision,
+        "source": app.pointer("/spec/source").cloned().unwrap_or(Value::Null),
+        "deployStartedAt": format_time(started),
+        "deployedAt": format_time(finished),
+        "initiatedBy": op.initiated_by.clone().unwrap_or_else(|| json!({})),
+    }));
+    let limit = app.pointer("/spec/revisionHistoryLimit").and_then(Value::as_i64).unwrap_or(10).max(1);
+    let keep = usize::try_from(limit).unwrap_or(10);
+    let drop = list.len().saturating_sub(keep);
+    Some(Value::Array(list.split_off(drop)))
 }
 
 /// Finalizer that makes deleting an Application delete its resources first.
@@ -835,6 +888,50 @@ mod tests {
         assert_eq!(deletion_finalizer(&app(json!([bg.clone()]))), Some((bg, Propagation::Background)));
         assert_eq!(deletion_finalizer(&app(json!(["other"]))), None);
         assert_eq!(deletion_finalizer(&json!({})), None);
+    }
+
+    #[test]
+    fn history_grows_on_full_successful_syncs_only_and_is_truncated() {
+        let op =
+            Operation { sync: Some(SyncSpec::default()), initiated_by: Some(json!({"automated": true})), retry: None };
+        let mut app = json!({"spec": {"source": {"repoURL": "r"}, "revisionHistoryLimit": 2}});
+        for (i, rev) in ["a", "b", "c"].iter().enumerate() {
+            let h = history(&app, &op, Phase::Succeeded, rev, i as i64, i as i64 + 1).expect("appended");
+            app["status"] = json!({"history": h});
+        }
+        let h = app["status"]["history"].as_array().expect("list");
+        assert_eq!(h.len(), 2, "truncated to revisionHistoryLimit");
+        assert_eq!((h[0]["id"].as_i64(), h[1]["id"].as_i64()), (Some(1), Some(2)));
+        assert_eq!(h[1]["revision"], "c");
+        assert_eq!(h[1]["deployedAt"], "1970-01-01T00:00:03Z");
+        assert_eq!(history(&app, &op, Phase::Failed, "d", 0, 0), None);
+        let selective = Operation {
+            sync: Some(SyncSpec { resources: vec![ResourceRef::default()], ..SyncSpec::default() }),
+            ..op.clone()
+        };
+        assert_eq!(history(&app, &selective, Phase::Succeeded, "d", 0, 0), None, "self-heal syncs add no entry");
+        let dry = Operation { sync: Some(SyncSpec { dry_run: true, ..SyncSpec::default() }), ..op };
+        assert_eq!(history(&app, &dry, Phase::Succeeded, "d", 0, 0), None);
+    }
+
+    #[test]
+    fn a_pending_retry_pins_its_revision_unless_refresh_and_force_is_read() {
+        let failed = |refresh: bool| {
+            let op = Operation {
+                sync: Some(SyncSpec::default()),
+                retry: Some(RetryStrategy { limit: 3, refresh, backoff: None }),
+                ..Operation::default()
+            };
+            let fin = finish(&op, 0, &Ended::Error("x".into()), "sha1", &json!({}), 0, 1);
+            json!({"operation": operation_value(&op), "status": {"operationState": fin.state}})
+        };
+        assert_eq!(pinned_revision(&failed(false)), Some("sha1".into()));
+        assert_eq!(pinned_revision(&failed(true)), None);
+        assert_eq!(pinned_revision(&json!({"operation": {"sync": {}}})), None, "first attempt");
+        let forced: SyncSpec =
+            serde_json::from_value(json!({"syncStrategy": {"apply": {"force": true}}})).expect("spec");
+        assert!(forced.force() && forced.skip_hooks());
+        assert!(!SyncSpec::default().force());
     }
 
     #[test]

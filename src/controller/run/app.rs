@@ -70,7 +70,13 @@ pub async fn reconcile<S: Objects>(
     let file = format!("application {ns}/{name}");
     let mut report = Report { reconciled_at: started, ..Report::default() };
     let app = match Application::from_value(raw.clone(), &file) {
-        Ok(app) => app,
+        Ok(mut app) => {
+            // A retry syncs the revision of the failed attempt (unless retry.refresh).
+            if let (Some(rev), Some(src)) = (operation::pinned_revision(raw), app.spec.source.as_mut()) {
+                src.target_revision = rev;
+            }
+            app
+        }
         Err(e) => {
             report.conditions.push(operation::condition("InvalidSpecError", &e.to_string(), started));
             let key = ResourceKey {
@@ -175,7 +181,7 @@ pub async fn reconcile<S: Objects>(
                         sync_options: spec.sync_options.clone(),
                         resources: spec.selectors(),
                         skip_hooks: spec.skip_hooks(),
-                        force: false,
+                        force: spec.force(),
                         execute: ExecuteOptions { dry_run: spec.dry_run, ..settings.execute.clone() },
                     };
                     tracing::info!(revision = %cmp.revision, requested, retry_count, "operation starts");
@@ -196,6 +202,7 @@ pub async fn reconcile<S: Objects>(
                     if fin.keep_operation && !requested {
                         report.operation = Some(operation::operation_value(&op));
                     }
+                    report.history = operation::history(raw, &op, fin.phase, &cmp.revision, started, now());
                     report.operation_state = Some(fin.state);
                     ran = Some(phase);
                     if !spec.dry_run {
