@@ -477,3 +477,28 @@ async fn a_failed_auto_sync_retries_at_the_same_revision_with_backoff() {
     assert_eq!(retry.status["operationState"]["retryCount"], 2);
     assert_eq!(live_value(&fake), None, "nothing applied");
 }
+
+#[tokio::test]
+async fn applicationset_status_lists_its_apps_and_a_create_only_set_orphans_them_on_deletion() {
+    let fake = argocd();
+    let mut set = addon_appset(None);
+    set["spec"]["syncPolicy"] = json!({"applicationsSync": "create-only"});
+    set["metadata"]["finalizers"] = json!(["resources-finalizer.argocd.argoproj.io"]);
+    fake.put(set);
+    fake.put(cluster_secret("prod-eu", true));
+    let done = reconcile_set(&fake).await;
+    assert_eq!(done.created, ["metrics-server-prod-eu"]);
+    let stored = fake.object("ApplicationSet", "metrics-server").expect("set");
+    assert_eq!(stored["status"]["resources"][0]["name"], "metrics-server-prod-eu");
+    assert_eq!(stored["status"]["resources"][0]["kind"], "Application");
+
+    let mut deleting = Value::Object(stored);
+    deleting["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+    fake.put(deleting);
+    reconcile_set(&fake).await;
+    let app = fake.object("Application", "metrics-server-prod-eu").expect("kept");
+    let refs = app["metadata"]["ownerReferences"].as_array().cloned().unwrap_or_default();
+    assert!(refs.iter().all(|r| r["kind"] != "ApplicationSet"), "ownerReference removed: {refs:?}");
+    let set = fake.object("ApplicationSet", "metrics-server").expect("set");
+    assert_eq!(set["metadata"]["finalizers"], json!([]), "the set's finalizer is removed");
+}

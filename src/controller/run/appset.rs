@@ -39,6 +39,8 @@ pub struct Done {
     pub error: Option<String>,
     /// Status conditions written.
     pub conditions: Vec<Value>,
+    /// `status.resources` written.
+    pub resources: Vec<Value>,
 }
 
 fn app_key(ns: &str, name: &str) -> ResourceKey {
@@ -92,8 +94,11 @@ pub async fn reconcile<S: Objects>(store: &S, raw: &Value, settings: &AppSetSett
             return write_status(store, raw, &key, p, done).await;
         }
     };
-    let secrets = values(store.list("v1", "Secret", &ns, &format!("{CLUSTER_SECRET_LABEL}=cluster")).await?);
     let live = values(store.list(appset::API_VERSION, "Application", &ns, "").await?);
+    if raw.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null()) {
+        return deleting(store, raw, &set, &live, settings, &key).await.map(|()| done);
+    }
+    let secrets = values(store.list("v1", "Secret", &ns, &format!("{CLUSTER_SECRET_LABEL}=cluster")).await?);
     let generated = match checkouts(raw, &set, &settings.source).await {
         Ok(repos) => {
             let mut set_of_repos = git::RepoSet::new();
@@ -158,7 +163,66 @@ pub async fn reconcile<S: Objects>(store: &S, raw: &Value, settings: &AppSetSett
         deleted = done.deleted.len(),
         "applicationset reconciled"
     );
+    let generated_names: Vec<String> = generated
+        .as_ref()
+        .map(|apps| apps.iter().map(|a| appset::app_name(a).to_string()).collect())
+        .unwrap_or_default();
+    let now_live = if done.created.is_empty() && done.updated.is_empty() && done.deleted.is_empty() {
+        live
+    } else {
+        values(store.list(appset::API_VERSION, "Application", &ns, "").await?)
+    };
+    done.resources = resources(&generated_names, &now_live);
     write_status(store, raw, &key, p, done).await
+}
+
+/// `status.resources`: the generated Applications with their sync and health
+/// status as they stand (an app not created yet is left out).
+pub fn resources(names: &[String], live: &[Value]) -> Vec<Value> {
+    names
+        .iter()
+        .filter_map(|name| {
+            let app = live.iter().find(|a| appset::app_name(a) == name)?;
+            let mut entry = json!({"group": "argoproj.io", "version": "v1alpha1", "kind": "Application",
+                                   "namespace": app.pointer("/metadata/namespace").cloned().unwrap_or(Value::Null),
+                                   "name": name});
+            if let Some(s) = app.pointer("/status/sync/status") {
+                entry["status"] = s.clone();
+            }
+            if let Some(h) = app.pointer("/status/health") {
+                entry["health"] = h.clone();
+            }
+            Some(entry)
+        })
+        .collect()
+}
+
+/// §4 step 1: the set is being deleted. When its policy forbids deleting apps,
+/// they lose their ownerReference first (garbage collection would delete them);
+/// then the set's resources finalizer is removed so the deletion completes.
+async fn deleting<S: Objects>(
+    store: &S,
+    raw: &Value,
+    set: &ApplicationSet,
+    live: &[Value],
+    settings: &AppSetSettings,
+    key: &ResourceKey,
+) -> Result<()> {
+    for (name, refs) in plan::orphan_on_delete(set, live, &settings.plan) {
+        tracing::info!(app = %name, "keeping the application: the policy forbids deleting it");
+        let k = app_key(&key.namespace, &name);
+        store.merge_patch(appset::API_VERSION, &k, &json!({"metadata": {"ownerReferences": refs}})).await?;
+    }
+    let finalizers = raw.pointer("/metadata/finalizers").and_then(Value::as_array).cloned().unwrap_or_default();
+    let kept: Vec<Value> = finalizers
+        .iter()
+        .filter(|f| !f.as_str().is_some_and(|f| f.starts_with(appset::RESOURCES_FINALIZER)))
+        .cloned()
+        .collect();
+    if kept.len() != finalizers.len() {
+        store.merge_patch(appset::API_VERSION, key, &json!({"metadata": {"finalizers": kept}})).await?;
+    }
+    Ok(())
 }
 
 async fn write_status<S: Objects>(
@@ -170,8 +234,16 @@ async fn write_status<S: Objects>(
 ) -> Result<Done> {
     done.error = p.error.as_ref().map(ToString::to_string);
     done.conditions = p.conditions().iter().map(plan::Condition::to_value).collect();
-    let patch = json!({"status": {"conditions": done.conditions}});
-    if live_status.pointer("/status/conditions") == patch.pointer("/status/conditions") {
+    // A failed generation keeps the last known list instead of emptying it.
+    let resources = if done.error.is_some() {
+        live_status.pointer("/status/resources").cloned().unwrap_or_else(|| json!([]))
+    } else {
+        Value::Array(done.resources.clone())
+    };
+    let patch = json!({"status": {"conditions": done.conditions, "resources": resources}});
+    if live_status.pointer("/status/conditions") == patch.pointer("/status/conditions")
+        && live_status.pointer("/status/resources").unwrap_or(&json!([])) == &patch["status"]["resources"]
+    {
         return Ok(done);
     }
     store.merge_patch(appset::API_VERSION, key, &patch).await?;
