@@ -2,6 +2,7 @@
 //! environment, prints, and picks exit codes; errors are `anyhow` here.
 
 pub mod app;
+pub mod controller;
 pub mod render;
 pub mod serve;
 
@@ -24,6 +25,8 @@ enum KcmpCommand {
     App(app::AppArgs),
     /// Run the Argo CD Config Management Plugin sidecar on a unix socket.
     Serve(serve::ServeArgs),
+    /// Run the embedded GitOps controller (reconcile loop), or print its CRDs.
+    Controller(controller::ControllerArgs),
 }
 
 /// Entry point of the `kcmp` binary.
@@ -34,6 +37,7 @@ pub fn kcmp_main() -> ExitCode {
         KcmpCommand::Render(args) => render::run(&args),
         KcmpCommand::App(args) => Ok(app::run(&args)),
         KcmpCommand::Serve(args) => serve::run(&args),
+        KcmpCommand::Controller(args) => controller::run(&args),
     };
     exit_code(result)
 }

@@ -416,3 +416,137 @@ impl Cluster for KubeCluster {
         }
     }
 }
+
+/// Calls the reconcile loop needs beyond [`Cluster`]: listing one kind by label
+/// and JSON merge patches (an Application has no status subresource in Argo CD's
+/// CRD, so status and the `operation` field are written by one patch).
+pub trait Objects: Cluster {
+    /// Objects of `api_version`/`kind` in `namespace` matching `label_selector`
+    /// (empty = all).
+    fn list(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        label_selector: &str,
+    ) -> impl Future<Output = Result<Vec<Map<String, Value>>>> + Send;
+
+    /// Applies a JSON merge patch (RFC 7386) to the object.
+    fn merge_patch(
+        &self,
+        api_version: &str,
+        key: &ResourceKey,
+        patch: &Value,
+    ) -> impl Future<Output = Result<Map<String, Value>>> + Send;
+}
+
+impl Objects for KubeCluster {
+    async fn list(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        label_selector: &str,
+    ) -> Result<Vec<Map<String, Value>>> {
+        let key =
+            ResourceKey { group: String::new(), kind: kind.into(), namespace: namespace.into(), name: String::new() };
+        let (api, ar) = self.api(api_version, &key).await?;
+        let mut lp = ListParams::default();
+        if !label_selector.is_empty() {
+            lp = lp.labels(label_selector);
+        }
+        let list = api.list(&lp).await.map_err(|e| api_error(format!("list {kind} in {namespace}"), e))?;
+        list.items.into_iter().map(|o| to_map(o, &ar)).collect()
+    }
+
+    async fn merge_patch(&self, api_version: &str, key: &ResourceKey, patch: &Value) -> Result<Map<String, Value>> {
+        let (api, ar) = self.api(api_version, key).await?;
+        let pp = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() };
+        let obj =
+            api.patch(&key.name, &pp, &Patch::Merge(patch)).await.map_err(|e| api_error(format!("patch {key}"), e))?;
+        to_map(obj, &ar)
+    }
+}
+
+impl KubeCluster {
+    /// The kube-rs client, for the watch streams of the reconcile loop.
+    pub fn client(&self) -> kube::Client {
+        self.client.clone()
+    }
+
+    /// The served resource type of `api_version`/`kind` (watch streams need it).
+    pub fn api_resource(&self, api_version: &str, kind: &str) -> Result<ApiResource> {
+        self.resolve(api_version, kind).map(|(ar, _)| ar)
+    }
+
+    /// One leader-election round on Lease `namespace/name` (see `lease.rs`):
+    /// `Ok(None)` = this replica holds the lease now; `Ok(Some(wait))` = another
+    /// replica does, or won a concurrent write (HTTP 409); retry after `wait`.
+    pub async fn claim_lease(
+        &self,
+        namespace: &str,
+        name: &str,
+        identity: &str,
+        duration: Duration,
+        now: i64,
+    ) -> Result<Option<Duration>> {
+        use crate::controller::lease::{self, Claim, Record};
+        use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+        use k8s_openapi::chrono::DateTime;
+        let api: Api<Lease> = Api::namespaced(self.client.clone(), namespace);
+        let what = format!("lease {namespace}/{name}");
+        let live = api.get_opt(name).await.map_err(|e| api_error(format!("get {what}"), e))?;
+        let record = live.as_ref().and_then(|l| l.spec.as_ref()).map(|s| Record {
+            holder: s.holder_identity.clone().unwrap_or_default(),
+            duration_secs: i64::from(s.lease_duration_seconds.unwrap_or(0)),
+            acquired: s.acquire_time.as_ref().map(|t| t.0.timestamp()),
+            renewed: s.renew_time.as_ref().map(|t| t.0.timestamp()),
+            transitions: s.lease_transitions.unwrap_or(0),
+        });
+        let new = match lease::claim(record.as_ref(), identity, now, duration) {
+            Claim::Follow { retry_in, .. } => return Ok(Some(retry_in)),
+            Claim::Write(r) => r,
+        };
+        let time = |t: Option<i64>| t.and_then(|s| DateTime::from_timestamp(s, 0)).map(MicroTime);
+        let spec = LeaseSpec {
+            holder_identity: Some(new.holder.clone()),
+            lease_duration_seconds: i32::try_from(new.duration_secs).ok(),
+            acquire_time: time(new.acquired),
+            renew_time: time(new.renewed),
+            lease_transitions: Some(new.transitions),
+            ..Default::default()
+        };
+        let pp = PostParams { dry_run: false, field_manager: Some(FIELD_MANAGER.into()) };
+        let result = match live {
+            Some(mut l) => {
+                l.spec = Some(spec);
+                api.replace(name, &pp, &l).await
+            }
+            None => {
+                let mut l = Lease { spec: Some(spec), ..Default::default() };
+                l.metadata.name = Some(name.to_string());
+                l.metadata.namespace = Some(namespace.to_string());
+                api.create(&pp, &l).await
+            }
+        };
+        match result {
+            Ok(_) => Ok(None),
+            Err(kube::Error::Api(r)) if r.code == 409 => Ok(Some(Duration::from_secs(1))),
+            Err(e) => Err(api_error(format!("write {what}"), e)),
+        }
+    }
+}
+
+impl KubeCluster {
+    /// A namespaced dynamic API of `api_version`/`kind` to watch, with its type.
+    pub fn watch_api(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+    ) -> Result<(Api<DynamicObject>, ApiResource)> {
+        let ar = self.api_resource(api_version, kind)?;
+        Ok((Api::namespaced_with(self.client.clone(), namespace, &ar), ar))
+    }
+}

@@ -17,15 +17,24 @@
 //!
 //! ApplicationSets: [`appset`] turns generators and templates into desired
 //! Applications; [`autosync`] decides when an Application syncs by itself. Both pure.
+//!
+//! `kcmp controller`: [`run`] is the reconcile loop (kube-rs runtime watches,
+//! leader election via [`lease`], [`metrics`]); what one reconcile does is the pure
+//! [`operation`] module (step decision, status patch).
 
 pub mod application;
 pub mod appset;
 pub mod autosync;
+pub mod crds;
 pub mod diff;
 mod error;
 pub mod health;
 pub mod kube;
+pub mod lease;
+pub mod metrics;
+pub mod operation;
 pub mod reconcile;
+pub mod run;
 pub mod source;
 pub mod sync;
 pub mod tracking;

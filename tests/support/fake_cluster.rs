@@ -2,7 +2,7 @@
 //! server-side apply (the target replaces the stored object, status simulated from
 //! a `test.kcmp/health` annotation), dry-runs, deletes, and logs every write.
 
-use kcmp::controller::kube::{ApplyOptions, Cluster, KindScope};
+use kcmp::controller::kube::{ApplyOptions, Cluster, KindScope, Objects};
 use kcmp::controller::sync::Propagation;
 use kcmp::controller::tracking::{self, ResourceKey};
 use kcmp::controller::{Error, Result};
@@ -24,9 +24,8 @@ pub struct FakeCluster {
 fn known(kind: &str) -> Option<KindScope> {
     match kind {
         "Namespace" | "ClusterRole" | "CustomResourceDefinition" => Some(KindScope::Cluster),
-        "ConfigMap" | "Secret" | "Service" | "Deployment" | "Job" | "Pod" | "ServiceAccount" => {
-            Some(KindScope::Namespaced)
-        }
+        "ConfigMap" | "Secret" | "Service" | "Deployment" | "Job" | "Pod" | "ServiceAccount" | "Application"
+        | "ApplicationSet" => Some(KindScope::Namespaced),
         _ => None,
     }
 }
@@ -158,5 +157,39 @@ impl Cluster for FakeCluster {
             self.objects.lock().expect("lock").remove(key);
         }
         Ok(())
+    }
+}
+
+/// `list` (label selector `k=v[,k=v]` only) and JSON merge patches, for the
+/// reconcile loop tests.
+impl Objects for FakeCluster {
+    async fn list(
+        &self,
+        _api_version: &str,
+        kind: &str,
+        namespace: &str,
+        selector: &str,
+    ) -> Result<Vec<Map<String, Value>>> {
+        let wanted: Vec<(&str, &str)> = selector.split(',').filter_map(|p| p.split_once('=')).collect();
+        let objects = self.objects.lock().expect("lock");
+        Ok(objects
+            .iter()
+            .filter(|(k, _)| k.kind == kind && k.namespace == namespace)
+            .filter(|(_, o)| wanted.iter().all(|(k, v)| o["metadata"]["labels"][*k].as_str() == Some(*v)))
+            .map(|(_, o)| o.clone())
+            .collect())
+    }
+
+    async fn merge_patch(&self, _api_version: &str, key: &ResourceKey, patch: &Value) -> Result<Map<String, Value>> {
+        self.log.lock().expect("lock").push(format!("patch {}/{}", key.kind, key.name));
+        let mut objects = self.objects.lock().expect("lock");
+        let Some(obj) = objects.get_mut(key) else {
+            return Err(api_err(format!("patch {key}"), "not found", 404));
+        };
+        let mut v = Value::Object(obj.clone());
+        json_patch::merge(&mut v, patch);
+        let Value::Object(m) = v else { return Err(api_err(format!("patch {key}"), "not an object", 500)) };
+        *obj = m.clone();
+        Ok(m)
     }
 }
