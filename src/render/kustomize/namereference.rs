@@ -6,6 +6,7 @@ use crate::render::error::{Error, ErrorKind, Result};
 use crate::render::kustomize::fieldspec::{walk, NameReference};
 use crate::render::resource::{Gvk, ResId, Resource};
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 
 /// What a referrer field can resolve to: the referral's current name and namespace.
 #[derive(Clone, Debug, PartialEq)]
@@ -55,6 +56,7 @@ pub fn fix(resources: &mut [Resource], rules: &[NameReference]) -> Result<()> {
         if pool.is_empty() {
             continue;
         }
+        let by_name = index_by_previous_name(&pool);
         for (idx, res) in resources.iter_mut().enumerate() {
             let referrer = &candidates[idx];
             let gvk = res.original_id().gvk;
@@ -66,7 +68,7 @@ pub fn fix(resources: &mut [Resource], rules: &[NameReference]) -> Result<()> {
                 };
                 let mut node = Value::Object(std::mem::take(&mut res.obj));
                 let outcome = walk(&mut node, &spec.segments(), false, &mut |leaf| {
-                    rewrite(leaf, referrer, &pool, &candidates, role_ref_kind.as_deref())
+                    rewrite(leaf, referrer, &pool, &by_name, &candidates, role_ref_kind.as_deref())
                 });
                 if let Value::Object(m) = node {
                     res.obj = m;
@@ -82,21 +84,22 @@ fn rewrite(
     leaf: &mut Value,
     referrer: &Candidate,
     pool: &[&Candidate],
+    by_name: &ByName<'_>,
     all: &[Candidate],
     role_ref_kind: Option<&str>,
 ) -> Result<()> {
     match leaf {
         Value::String(name) => {
-            if let Some(t) = select(name, None, referrer, pool, all, role_ref_kind)? {
+            if let Some(t) = select(name, None, referrer, by_name, all, role_ref_kind)? {
                 *name = t.name;
             }
         }
         Value::Array(items) => {
             for item in items.iter_mut() {
-                rewrite(item, referrer, pool, all, role_ref_kind)?;
+                rewrite(item, referrer, pool, by_name, all, role_ref_kind)?;
             }
         }
-        Value::Object(map) => rewrite_map(map, referrer, pool, all)?,
+        Value::Object(map) => rewrite_map(map, referrer, pool, by_name, all)?,
         _ => {}
     }
     Ok(())
@@ -107,6 +110,7 @@ fn rewrite_map(
     map: &mut Map<String, Value>,
     referrer: &Candidate,
     pool: &[&Candidate],
+    by_name: &ByName<'_>,
     all: &[Candidate],
 ) -> Result<()> {
     let Some(name) = map.get("name").and_then(Value::as_str).map(str::to_string) else { return Ok(()) };
@@ -116,7 +120,7 @@ fn rewrite_map(
             return Ok(());
         }
     }
-    if let Some(t) = select(&name, namespace.as_deref(), referrer, pool, all, None)? {
+    if let Some(t) = select(&name, namespace.as_deref(), referrer, by_name, all, None)? {
         map.insert("name".into(), Value::String(t.name));
         if !t.namespace.is_empty() {
             map.insert("namespace".into(), Value::String(t.namespace));
@@ -125,22 +129,39 @@ fn rewrite_map(
     Ok(())
 }
 
+/// A rule's pool keyed by every name its candidates had before a rename, each list in pool
+/// order: looking a reference up is then proportional to its matches, not to the pool, so
+/// the fix-up stays linear in the number of objects.
+type ByName<'c> = BTreeMap<&'c str, Vec<&'c Candidate>>;
+
+fn index_by_previous_name<'c>(pool: &[&'c Candidate]) -> ByName<'c> {
+    let mut by_name: ByName<'c> = BTreeMap::new();
+    for &c in pool {
+        for id in &c.previous {
+            let entry = by_name.entry(id.name.as_str()).or_default();
+            // a candidate renamed twice under one name is still one candidate
+            if !entry.last().is_some_and(|last| std::ptr::eq(*last, c)) {
+                entry.push(c);
+            }
+        }
+    }
+    by_name
+}
+
 /// Kustomize's referral selection: previous name matches, namespace rules,
 /// then prefix/suffix history to break ties.
 fn select(
     old_name: &str,
     old_namespace: Option<&str>,
     referrer: &Candidate,
-    pool: &[&Candidate],
+    by_name: &ByName<'_>,
     all: &[Candidate],
     role_ref_kind: Option<&str>,
 ) -> Result<Option<Target>> {
-    let mut found: Vec<&Candidate> = pool
-        .iter()
-        .copied()
-        .filter(|c| c.previous.iter().any(|id| id.name == old_name))
-        .filter(|c| role_ref_kind.is_none_or(|k| c.gvk.kind == k))
-        .collect();
+    let mut found: Vec<&Candidate> = by_name
+        .get(old_name)
+        .map(|matches| matches.iter().copied().filter(|c| role_ref_kind.is_none_or(|k| c.gvk.kind == k)).collect())
+        .unwrap_or_default();
     if let Some(ns) = old_namespace {
         // Kustomize's `filterMapCandidatesByNamespace`: objects whose *original*
         // namespace is `ns` if the referrer can see any such object, else those
@@ -196,4 +217,63 @@ fn original_namespace(c: &Candidate) -> &str {
 
 fn target(c: &Candidate) -> Target {
     Target { name: c.current.name.clone(), namespace: c.current.namespace.clone() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::kustomize::fieldspec::FieldSpecTables;
+    use serde_json::json;
+
+    fn resource(value: Value) -> Resource {
+        match value {
+            Value::Object(obj) => Resource::new(obj),
+            _ => unreachable!("test objects are maps"),
+        }
+    }
+
+    fn config_map(name: &str) -> Resource {
+        resource(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}}))
+    }
+
+    fn renamed(mut r: Resource, new_name: &str) -> Resource {
+        r.rename(new_name);
+        r
+    }
+
+    fn pod_using(config: &str, namespace: &str) -> Resource {
+        resource(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": namespace},
+            "spec": {"volumes": [{"name": "v", "configMap": {"name": config}}]}}))
+    }
+
+    fn volume_ref(r: &Resource) -> &Value {
+        &r.obj["spec"]["volumes"][0]["configMap"]["name"]
+    }
+
+    #[test]
+    fn object_with_two_previous_ids_of_the_same_name_is_one_referral() {
+        // namespace then prefix: the history holds cfg (no namespace) and cfg in x
+        let mut cm = config_map("cfg");
+        cm.set_namespace("x");
+        let cm = renamed(cm, "a-cfg");
+        assert_eq!(cm.meta.previous_ids.len(), 2);
+        let mut resources = vec![cm, pod_using("cfg", "x")];
+        fix(&mut resources, &FieldSpecTables::builtin().name_reference).expect("one referral");
+        assert_eq!(volume_ref(&resources[1]), "a-cfg");
+    }
+
+    #[test]
+    fn two_objects_that_had_the_referenced_name_are_ambiguous() {
+        let mut resources =
+            vec![renamed(config_map("cfg"), "a-cfg"), renamed(config_map("cfg"), "b-cfg"), pod_using("cfg", "")];
+        let err = fix(&mut resources, &FieldSpecTables::builtin().name_reference).expect_err("ambiguous");
+        assert!(err.to_string().contains("found multiple possible referrals for name 'cfg'"), "{err}");
+    }
+
+    #[test]
+    fn reference_to_an_unrenamed_name_is_left_alone() {
+        let mut resources = vec![renamed(config_map("cfg"), "a-cfg"), pod_using("other", "")];
+        fix(&mut resources, &FieldSpecTables::builtin().name_reference).expect("nothing to fix");
+        assert_eq!(volume_ref(&resources[1]), "other");
+    }
 }
