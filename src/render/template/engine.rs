@@ -190,6 +190,9 @@ fn environment(
     place: &Arc<Place>,
 ) -> Environment<'static> {
     let mut env = Environment::new();
+    // minijinja keeps the failing expression (`env.X`) only with debug info on, and
+    // turns it off in release builds by default: errors must name the variable there too.
+    env.set_debug(true);
     let syntax = minijinja::syntax::SyntaxConfig::builder()
         .trim_blocks(true)
         .lstrip_blocks(true)
