@@ -8,20 +8,23 @@ Inputs:
 For each input it prints wall time (median) and peak RSS of both tools, the ratio
 kubectl/render, then the median ratio over the corpus and, for the large tree, the time growth
 per doubling of the input (linear means about 2.0x). Runs of the two tools are interleaved so
-load from other processes hits both alike. Peak RSS comes from wait4()'s rusage of each child.
+load from other processes hits both alike. cpu = user + sys time from wait4(); peak RSS comes from
+one extra run under GNU time (/usr/bin/time), which also warms the caches.
 
 When kubectl is not on PATH it says so and times render alone. A render failure is shown as
 "error" and left out of the ratios (a failing run is not a fast run).
 
 Usage:
   python3 benches/compare.py [--quick] [--render target/release/render] [--corpus DIR]
-                             [--runs N] [--sizes 500,1000,2000,4000] [--json FILE]
+                             [--runs N] [--large-runs N] [--sizes 500,1000,2000,4000]
+                             [--case PREFIX] [--budget SECONDS] [--json FILE]
   --quick: 3 runs per corpus case; large tree timed once per tool, kubectl only up to 1,000 docs
 """
 
 import argparse
 import importlib.util
 import json
+import resource
 import os
 import shutil
 import statistics
@@ -35,6 +38,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FULL_SIZES = [500, 1000, 2000, 4000]
 QUICK_KUBECTL_MAX_DOCS = 1000
 RUN_TIMEOUT_S = 600
+GNU_TIME = "/usr/bin/time"
 
 
 def load_generator():
@@ -64,6 +68,22 @@ def run_once(argv):
     return wall, cpu, usage.ru_maxrss / 1024.0, proc.returncode == 0, (first[0] if first else "")
 
 
+def peak_rss_run(argv):
+    """Peak RSS in MiB of one run under GNU time, or None without it. A child's ru_maxrss seen
+    from here would include the forked Python parent's pages, so RSS is taken this way, in a
+    run of its own that also serves as warm-up (its wall time would include time's own exec)."""
+    if not os.access(GNU_TIME, os.X_OK):
+        return None
+    with tempfile.NamedTemporaryFile(mode="r") as out:
+        rc = subprocess.call([GNU_TIME, "-f", "%M", "-o", out.name] + argv,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             timeout=RUN_TIMEOUT_S)
+        lines = out.read().strip().splitlines()
+    if rc != 0 or not lines or not lines[-1].isdigit():
+        return None
+    return int(lines[-1]) / 1024.0
+
+
 def measure(tools, dir_, runs):
     """Median wall and cpu time and max peak RSS per tool, runs interleaved across tools."""
     samples = {name: [] for name in tools}
@@ -71,6 +91,11 @@ def measure(tools, dir_, runs):
     rss = {name: 0.0 for name in tools}
     ok = {name: True for name in tools}
     msg = {name: "" for name in tools}
+    for name, argv in tools.items():
+        peak = peak_rss_run(argv + [dir_])
+        if peak is not None:
+            rss[name] = peak
+    exact_rss = os.access(GNU_TIME, os.X_OK)
     for _ in range(runs):
         for name, argv in tools.items():
             if not ok[name]:
@@ -81,7 +106,8 @@ def measure(tools, dir_, runs):
                 continue
             samples[name].append(wall)
             cpu[name].append(cpu_s)
-            rss[name] = max(rss[name], peak)
+            if not exact_rss:
+                rss[name] = max(rss[name], peak)
     out = {}
     for name in tools:
         out[name] = {
@@ -133,21 +159,27 @@ def ratio(row, key="seconds"):
     return k[key] / r[key]
 
 
-def print_table(title, rows, have_kubectl):
-    print(f"\n### {title}\n")
-    print("| input | docs | render ms | kubectl ms | ratio | render cpu ms | kubectl cpu ms "
-          "| render RSS MiB | kubectl RSS MiB |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for row in rows:
-        x = ratio(row)
-        k = row.get("kubectl")
-        print(
-            f"| {row['input']} | {row['docs']} | {fmt_ms(row['render'])} | "
-            f"{fmt_ms(k) if have_kubectl else 'n/a'} | "
-            f"{f'{x:.1f}x' if x is not None else '-'} | {fmt_ms(row['render'], 'cpu_seconds')} | "
-            f"{fmt_ms(k, 'cpu_seconds') if have_kubectl else 'n/a'} | {fmt_rss(row['render'])} | "
-            f"{fmt_rss(k) if have_kubectl else 'n/a'} |"
-        )
+TABLE_HEAD = (
+    "| input | docs | render ms | kubectl ms | ratio | render cpu ms | kubectl cpu ms "
+    "| render RSS MiB | kubectl RSS MiB |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+)
+
+
+def print_head(title):
+    print(f"\n### {title}\n\n{TABLE_HEAD}", flush=True)
+
+
+def print_row(row, have_kubectl):
+    x = ratio(row)
+    k = row.get("kubectl")
+    print(
+        f"| {row['input']} | {row['docs']} | {fmt_ms(row['render'])} | "
+        f"{fmt_ms(k) if have_kubectl else 'n/a'} | "
+        f"{f'{x:.1f}x' if x is not None else '-'} | {fmt_ms(row['render'], 'cpu_seconds')} | "
+        f"{fmt_ms(k, 'cpu_seconds') if have_kubectl else 'n/a'} | {fmt_rss(row['render'])} | "
+        f"{fmt_rss(k) if have_kubectl else 'n/a'} |",
+        flush=True,
+    )
 
 
 def main(argv):
@@ -159,6 +191,8 @@ def main(argv):
     ap.add_argument("--large-runs", type=int, help="runs per large-tree size and tool (default 3, quick 1)")
     ap.add_argument("--sizes", default=",".join(map(str, FULL_SIZES)), help="large-tree sizes in documents")
     ap.add_argument("--case", action="append", help="only corpus cases starting with this (repeatable)")
+    ap.add_argument("--budget", type=float, default=0,
+                    help="seconds; once spent, remaining inputs are listed as not measured (0 = no limit)")
     ap.add_argument("--json", help="also write the results as JSON to this file")
     args = ap.parse_args(argv)
     runs = args.runs or (3 if args.quick else 5)
@@ -182,39 +216,41 @@ def main(argv):
     else:
         print("kubectl not found on PATH: the kubectl side is skipped, render is timed alone")
     print(f"render: {args.render}")
+    if not os.access(GNU_TIME, os.X_OK):
+        print(f"{GNU_TIME} not found (Debian package `time`): peak RSS is read from wait4() and includes "
+              f"this script's own footprint, about {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     print(f"machine: {os.cpu_count()} cpus, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"mode: {'quick' if args.quick else 'full'}, {runs} runs per corpus case, {large_runs} per large size")
 
     results = {"corpus": [], "large": []}
+    t0 = time.perf_counter()
+    skipped = []
+
+    def over_budget(what):
+        if args.budget and time.perf_counter() - t0 > args.budget:
+            skipped.append(what)
+            return True
+        return False
+
     # warm the page cache and both binaries before anything is timed
     warm = os.path.join(REPO, "testdata", "examples", "guestbook", "overlays", "prod")
     for argv_ in tools.values():
         run_once(argv_ + [warm])
 
-    if os.path.isdir(args.corpus):
-        cases = sorted(c for c in os.listdir(args.corpus) if os.path.exists(os.path.join(args.corpus, c, "expected.yaml")))
-        if args.case:
-            cases = [c for c in cases if any(c.startswith(p) for p in args.case)]
-        for case in cases:
-            cdir = os.path.join(args.corpus, case)
-            row = {"input": case, "docs": count_docs(os.path.join(cdir, "expected.yaml"))}
-            row.update(measure(tools, build_dir(cdir), runs))
-            results["corpus"].append(row)
-        print_table(f"dev corpus ({len(cases)} cases with expected.yaml, median of {runs} runs)",
-                    results["corpus"], bool(kubectl))
-    else:
-        print(f"\nno corpus at {args.corpus}: corpus comparison skipped")
-
+    # the large tree first: it answers the scaling question, the corpus the typical-app one
     gen = load_generator()
+    fallback = []
+    print_head(f"large generated tree (testdata/large/gen.py, median of {large_runs} runs)")
     with tempfile.TemporaryDirectory(prefix="kcmp-large-") as tmp:
         for docs in sizes:
+            if over_budget(f"large/{docs}"):
+                continue
             out = os.path.join(tmp, str(docs))
             gen.generate(docs, out)
             variant = "overlay"
             probe = run_once([args.render, os.path.join(out, variant)])
             if not probe[3]:
-                print(f"note: render cannot build the patched overlay ({probe[4]}); "
-                      f"both tools are timed on overlay-nopatch at {docs} docs")
+                fallback.append((docs, probe[4]))
                 variant = "overlay-nopatch"
             size_tools = dict(tools)
             if args.quick and docs > QUICK_KUBECTL_MAX_DOCS:
@@ -223,9 +259,33 @@ def main(argv):
             row.update(measure(size_tools, os.path.join(out, variant), large_runs))
             row.setdefault("kubectl", None)
             results["large"].append(row)
-    print_table(f"large generated tree (median of {large_runs} runs)", results["large"], bool(kubectl))
+            print_row(row, bool(kubectl))
+
+    if fallback:
+        print(f"\nnote: render cannot build the patched overlay yet ({fallback[0][1]}), so both tools were "
+              f"timed on overlay-nopatch at {', '.join(str(d) for d, _ in fallback)} docs")
+
+    if os.path.isdir(args.corpus):
+        cases = sorted(c for c in os.listdir(args.corpus) if os.path.exists(os.path.join(args.corpus, c, "expected.yaml")))
+        if args.case:
+            cases = [c for c in cases if any(c.startswith(p) for p in args.case)]
+        print_head(f"dev corpus ({len(cases)} cases with expected.yaml, median of {runs} runs)")
+        for case in cases:
+            if over_budget(case):
+                continue
+            cdir = os.path.join(args.corpus, case)
+            row = {"input": case, "docs": count_docs(os.path.join(cdir, "expected.yaml"))}
+            row.update(measure(tools, build_dir(cdir), runs))
+            results["corpus"].append(row)
+            print_row(row, bool(kubectl))
+    else:
+        print(f"\nno corpus at {args.corpus}: corpus comparison skipped")
 
     print("\n### summary\n")
+    print(f"took {time.perf_counter() - t0:.0f}s; load average now {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if skipped:
+        print(f"time budget of {args.budget:.0f}s reached: {len(skipped)} inputs not measured "
+              f"({', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''})")
     ratios = [x for x in map(ratio, results["corpus"]) if x is not None]
     failed = [r["input"] for r in results["corpus"] if not r["render"]["ok"]]
     if ratios:
