@@ -6,6 +6,7 @@ use crate::render::error::{Error, ErrorKind, Result};
 use crate::render::kustomize::fieldspec::{walk, NameReference};
 use crate::render::resource::{Gvk, ResId, Resource};
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 
 /// What a referrer field can resolve to: the referral's current name and namespace.
 #[derive(Clone, Debug, PartialEq)]
@@ -55,6 +56,7 @@ pub fn fix(resources: &mut [Resource], rules: &[NameReference]) -> Result<()> {
         if pool.is_empty() {
             continue;
         }
+        let by_name = index_by_previous_name(&pool);
         for (idx, res) in resources.iter_mut().enumerate() {
             let referrer = &candidates[idx];
             let gvk = res.original_id().gvk;
@@ -66,7 +68,7 @@ pub fn fix(resources: &mut [Resource], rules: &[NameReference]) -> Result<()> {
                 };
                 let mut node = Value::Object(std::mem::take(&mut res.obj));
                 let outcome = walk(&mut node, &spec.segments(), false, &mut |leaf| {
-                    rewrite(leaf, referrer, &pool, &candidates, role_ref_kind.as_deref())
+                    rewrite(leaf, referrer, &pool, &by_name, &candidates, role_ref_kind.as_deref())
                 });
                 if let Value::Object(m) = node {
                     res.obj = m;
@@ -82,21 +84,22 @@ fn rewrite(
     leaf: &mut Value,
     referrer: &Candidate,
     pool: &[&Candidate],
+    by_name: &ByName<'_>,
     all: &[Candidate],
     role_ref_kind: Option<&str>,
 ) -> Result<()> {
     match leaf {
         Value::String(name) => {
-            if let Some(t) = select(name, None, referrer, pool, all, role_ref_kind)? {
+            if let Some(t) = select(name, None, referrer, by_name, all, role_ref_kind)? {
                 *name = t.name;
             }
         }
         Value::Array(items) => {
             for item in items.iter_mut() {
-                rewrite(item, referrer, pool, all, role_ref_kind)?;
+                rewrite(item, referrer, pool, by_name, all, role_ref_kind)?;
             }
         }
-        Value::Object(map) => rewrite_map(map, referrer, pool, all)?,
+        Value::Object(map) => rewrite_map(map, referrer, pool, by_name, all)?,
         _ => {}
     }
     Ok(())
@@ -107,6 +110,7 @@ fn rewrite_map(
     map: &mut Map<String, Value>,
     referrer: &Candidate,
     pool: &[&Candidate],
+    by_name: &ByName<'_>,
     all: &[Candidate],
 ) -> Result<()> {
     let Some(name) = map.get("name").and_then(Value::as_str).map(str::to_string) else { return Ok(()) };
@@ -116,7 +120,7 @@ fn rewrite_map(
             return Ok(());
         }
     }
-    if let Some(t) = select(&name, namespace.as_deref(), referrer, pool, all, None)? {
+    if let Some(t) = select(&name, namespace.as_deref(), referrer, by_name, all, None)? {
         map.insert("name".into(), Value::String(t.name));
         if !t.namespace.is_empty() {
             map.insert("namespace".into(), Value::String(t.namespace));
@@ -125,22 +129,39 @@ fn rewrite_map(
     Ok(())
 }
 
+/// A rule's pool keyed by every name its candidates had before a rename, each list in pool
+/// order: looking a reference up is then proportional to its matches, not to the pool, so
+/// the fix-up stays linear in the number of objects.
+type ByName<'c> = BTreeMap<&'c str, Vec<&'c Candidate>>;
+
+fn index_by_previous_name<'c>(pool: &[&'c Candidate]) -> ByName<'c> {
+    let mut by_name: ByName<'c> = BTreeMap::new();
+    for &c in pool {
+        for id in &c.previous {
+            let entry = by_name.entry(id.name.as_str()).or_default();
+            // a candidate renamed twice under one name is still one candidate
+            if !entry.last().is_some_and(|last| std::ptr::eq(*last, c)) {
+                entry.push(c);
+            }
+        }
+    }
+    by_name
+}
+
 /// Kustomize's referral selection: previous name matches, namespace rules,
 /// then prefix/suffix history to break ties.
 fn select(
     old_name: &str,
     old_namespace: Option<&str>,
     referrer: &Candidate,
-    pool: &[&Candidate],
+    by_name: &ByName<'_>,
     all: &[Candidate],
     role_ref_kind: Option<&str>,
 ) -> Result<Option<Target>> {
-    let mut found: Vec<&Candidate> = pool
-        .iter()
-        .copied()
-        .filter(|c| c.previous.iter().any(|id| id.name == old_name))
-        .filter(|c| role_ref_kind.is_none_or(|k| c.gvk.kind == k))
-        .collect();
+    let mut found: Vec<&Candidate> = by_name
+        .get(old_name)
+        .map(|matches| matches.iter().copied().filter(|c| role_ref_kind.is_none_or(|k| c.gvk.kind == k)).collect())
+        .unwrap_or_default();
     if let Some(ns) = old_namespace {
         // Kustomize's `filterMapCandidatesByNamespace`: objects whose *original*
         // namespace is `ns` if the referrer can see any such object, else those
