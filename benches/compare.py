@@ -5,7 +5,7 @@ Inputs:
   - every dev corpus case that has expected.yaml (median of --runs runs per case and tool);
   - the large generated tree (testdata/large/gen.py) at 500/1,000/2,000/4,000 documents.
 
-For each input it prints wall time (median) and peak RSS of both tools, the ratio
+For each input it prints wall and cpu time (medians) and peak RSS of both tools, the ratio
 kubectl/render, then the median ratio over the corpus and, for the large tree, the time growth
 per doubling of the input (linear means about 2.0x). Runs of the two tools are interleaved so
 load from other processes hits both alike. cpu = user + sys time from wait4(); peak RSS comes from
@@ -24,8 +24,8 @@ Usage:
 import argparse
 import importlib.util
 import json
-import resource
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -262,8 +262,8 @@ def main(argv):
             print_row(row, bool(kubectl))
 
     if fallback:
-        print(f"\nnote: render cannot build the patched overlay yet ({fallback[0][1]}), so both tools were "
-              f"timed on overlay-nopatch at {', '.join(str(d) for d, _ in fallback)} docs")
+        print(f"\nnote: render cannot build the patched overlay yet ({fallback[0][1]}), so the large tree "
+              f"was timed on overlay-nopatch at {', '.join(str(d) for d, _ in fallback)} docs")
 
     if os.path.isdir(args.corpus):
         cases = sorted(c for c in os.listdir(args.corpus) if os.path.exists(os.path.join(args.corpus, c, "expected.yaml")))
