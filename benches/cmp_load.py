@@ -55,7 +55,9 @@ def stubs(out_dir):
     except ImportError as e:
         return None, f"needs grpcio and grpcio-tools ({e})"
     proto_dir = os.path.join(REPO, "src", "cmp")
-    rc = protoc.main(["protoc", f"-I{proto_dir}", f"--python_out={out_dir}", f"--grpc_python_out={out_dir}",
+    # google/protobuf/empty.proto ships inside grpc_tools
+    well_known = os.path.join(os.path.dirname(protoc.__file__), "_proto")
+    rc = protoc.main(["protoc", f"-I{proto_dir}", f"-I{well_known}", f"--python_out={out_dir}", f"--grpc_python_out={out_dir}",
                       os.path.join(proto_dir, "cmp.proto")])
     if rc != 0:
         return None, f"protoc failed on {proto_dir}/cmp.proto (exit {rc})"
