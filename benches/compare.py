@@ -115,8 +115,7 @@ def measure(tools, dir_, runs):
             "seconds": statistics.median(samples[name]) if ok[name] and samples[name] else None,
             "cpu_seconds": statistics.median(cpu[name]) if ok[name] and cpu[name] else None,
             "runs": len(samples[name]),
-            # 0 = the GNU time run failed (e.g. the child was killed): unknown, not zero
-            "peak_rss_mib": rss[name] if ok[name] and rss[name] > 0 else None,
+            "peak_rss_mib": rss[name] if ok[name] else None,
             "error": msg[name] or None,
         }
     return out
@@ -148,7 +147,7 @@ def fmt_ms(r, key="seconds"):
 
 
 def fmt_rss(r):
-    if r is None or not r["ok"] or r["peak_rss_mib"] is None:
+    if r is None or not r["ok"]:
         return "-"
     return f"{r['peak_rss_mib']:.0f}"
 
@@ -297,7 +296,7 @@ def main(argv):
     if failed:
         print(f"corpus: render failed on {len(failed)} cases (left out of the ratios): {', '.join(failed[:8])}"
               + (" ..." if len(failed) > 8 else ""))
-    rss = [r["render"]["peak_rss_mib"] for r in results["corpus"] + results["large"] if r["render"]["peak_rss_mib"]]
+    rss = [r["render"]["peak_rss_mib"] for r in results["corpus"] + results["large"] if r["render"]["ok"]]
     if rss:
         print(f"render peak RSS: max {max(rss):.0f} MiB")
     # linear = time grows like the input (2x docs -> about 2x time); cpu time is the steadier

@@ -12,13 +12,22 @@
 //! - `emit/yaml-stream/<docs>`: the emitter over the large tree's rendered objects.
 //! - `yaml/parse-stream/...`: the YAML reader over the large base and the corpus' largest CRD bundle.
 //!
+//! Stages before Kustomize:
+//! - `template/...`: `.j2` rendering (`testdata/examples/templated`, with the variables the
+//!   sidecar would pass): one YAML template alone, and the whole templated app end to end.
+//! - `sops/...`: decryption of an age-encrypted Secret (`tests/fixtures/sops-e2e`, public test
+//!   keys) alone, and the SOPS overlay end to end (Secret resource + two encrypted generator sources).
+//!
 //! An input the engine cannot render yet is skipped with its error on stderr, never benched as
-//! a failure. Each group is one function listed in `criterion_group!` at the bottom: benches for
-//! further stages (template expansion, SOPS decryption, the CMP round trip) are added there as
-//! their own functions.
+//! a failure. Each group is one function listed in `criterion_group!` at the bottom; the CMP
+//! sidecar round trip is in `benches/cmp.rs`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use kcmp::render::load::DiskFs;
+use kcmp::render::sops::{Decryption, Keyring};
+use kcmp::render::template::{self, Context};
 use kcmp::render::{self, emit, yaml, Options, Resource};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -62,7 +71,11 @@ fn try_render(label: &str, dir: &Path) -> Option<Vec<Resource>> {
 }
 
 fn render_and_emit(dir: &Path) -> String {
-    let resources = render::render(dir, &Options::default()).expect("rendered successfully before timing");
+    render_and_emit_with(dir, &Options::default())
+}
+
+fn render_and_emit_with(dir: &Path, options: &Options) -> String {
+    let resources = render::render(dir, options).expect("rendered successfully before timing");
     emit::to_yaml_stream(&resources)
 }
 
@@ -192,5 +205,110 @@ fn yaml_parse(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, render_small, render_corpus, render_large, emit_yaml, yaml_parse);
+/// The variables `tests/render_templates.rs` renders the templated example with (env values,
+/// typed parameters, app facts), as the sidecar passes them.
+fn template_vars(example: &Path) -> Option<Vec<(String, String)>> {
+    let params = match std::fs::read_to_string(example.join("params.json")) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("bench template: skipped, cannot read {}: {e}", example.join("params.json").display());
+            return None;
+        }
+    };
+    Some(vec![
+        ("ARGOCD_ENV_IMAGE_TAG".into(), "v2".into()),
+        ("ARGOCD_ENV_CPU_LIMIT".into(), "250m".into()),
+        ("ARGOCD_ENV_GREETING".into(), "hi: there".into()),
+        ("ARGOCD_APP_PARAMETERS".into(), params),
+        ("ARGOCD_APP_REVISION_SHORT".into(), "abc1234".into()),
+    ])
+}
+
+fn template_render(c: &mut Criterion) {
+    let example = manifest_dir().join("testdata/examples/templated");
+    let Some(vars) = template_vars(&example) else { return };
+    let ctx = match Context::from_vars(vars.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            eprintln!("bench template: skipped, the template variables are refused: {e}");
+            return;
+        }
+    };
+    let file = example.join("deployment.yaml.j2");
+    let source = match std::fs::read_to_string(&file) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("bench template/deployment: skipped, cannot read {}: {e}", file.display());
+            return;
+        }
+    };
+    let mut group = c.benchmark_group("template");
+    match template::render_yaml(&ctx, &DiskFs, &example, &file, &source) {
+        Ok(_) => {
+            group.bench_function("deployment-yaml", |b| {
+                b.iter(|| template::render_yaml(&ctx, &DiskFs, &example, &file, &source))
+            });
+        }
+        Err(e) => eprintln!("bench template/deployment-yaml: skipped, {e}"),
+    }
+    let options = Options { template: ctx.clone(), ..Options::default() };
+    match render::render(&example, &options) {
+        Ok(_) => {
+            group.bench_function("render-templated-app", |b| b.iter(|| render_and_emit_with(&example, &options)));
+        }
+        Err(e) => eprintln!("bench template/render-templated-app: skipped, the engine cannot render it: {e}"),
+    }
+    group.finish();
+}
+
+fn sops_decrypt(c: &mut Criterion) {
+    let fixtures = manifest_dir().join("tests/fixtures/sops-e2e");
+    // The keyring is built from an explicit map: nothing here reads the process environment.
+    let vars =
+        BTreeMap::from([("SOPS_AGE_KEY_FILE".to_string(), fixtures.join("keys/age-a.txt").display().to_string())]);
+    let decryption = match Keyring::from_vars(&vars, None) {
+        Ok(ring) => Decryption::Enabled(ring),
+        Err(e) => {
+            eprintln!("bench sops: skipped, cannot load the test key: {e}");
+            return;
+        }
+    };
+    let secret = fixtures.join("enc/base/secret.enc.yaml");
+    let text = match std::fs::read_to_string(&secret) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("bench sops/secret: skipped, cannot read {}: {e}", secret.display());
+            return;
+        }
+    };
+    let name = secret.display().to_string();
+    let mut group = c.benchmark_group("sops");
+    match decryption.documents(&name, &text) {
+        Ok(Some(_)) => {
+            group.bench_function("decrypt-secret", |b| b.iter(|| decryption.documents(&name, &text)));
+        }
+        Ok(None) => eprintln!("bench sops/decrypt-secret: skipped, {name} is not SOPS-encrypted"),
+        Err(e) => eprintln!("bench sops/decrypt-secret: skipped, {e}"),
+    }
+    let overlay = fixtures.join("enc/overlay");
+    let options = Options { decryption: decryption.clone(), ..Options::default() };
+    match render::render(&overlay, &options) {
+        Ok(_) => {
+            group.bench_function("render-overlay", |b| b.iter(|| render_and_emit_with(&overlay, &options)));
+        }
+        Err(e) => eprintln!("bench sops/render-overlay: skipped, the engine cannot render it: {e}"),
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    render_small,
+    render_corpus,
+    render_large,
+    emit_yaml,
+    yaml_parse,
+    template_render,
+    sops_decrypt
+);
 criterion_main!(benches);

@@ -102,6 +102,16 @@ fn overlay_with_patches_patches_every_deployment_and_service() {
 }
 
 #[test]
+fn patched_overlay_is_byte_identical_to_kubectl_kustomize() {
+    // testdata/large/expected-overlay-20.yaml is `kubectl kustomize OUT/overlay` (v1.32.4,
+    // Kustomize v5.5.0) of `gen.py --docs 20 --out OUT`; regenerate it when gen.py changes.
+    let expected_file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/large/expected-overlay-20.yaml");
+    let expected = std::fs::read_to_string(&expected_file).expect("the expected output is in the repo");
+    let resources = render_generated(20, "overlay");
+    pretty_assertions::assert_eq!(kcmp::render::emit::to_yaml_stream(&resources), expected);
+}
+
+#[test]
 fn generator_rejects_a_size_below_one_app_plus_the_generated_objects() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let out = gen("4", tmp.path());

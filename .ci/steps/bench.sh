@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Quick benchmarks (issue 7): render vs kubectl kustomize side by side, then the criterion
-# benches in a short mode. Informational: no speed is asserted, a missing kubectl skips its
-# side, and each part has a time cap so the step stays around 5 minutes on a 2-core machine.
+# Quick benchmarks (issue 7): render vs kubectl kustomize side by side, the CMP sidecar under
+# load, then the criterion benches in a short mode. Informational: no speed is asserted, a
+# missing kubectl (or grpcio for the load run) skips that side, and each part has a time cap
+# so the step stays around 5 minutes on a 2-core machine.
 # A bench that does not build, or a comparison that crashes, fails the step.
 # Usage: bash .ci/steps/bench.sh SHARED_DIR   (run by .ci/run after the release build)
 set -euo pipefail
@@ -25,10 +26,13 @@ if [ ! -x /usr/bin/time ] && command -v apt-get >/dev/null; then
   apt-get install -y -qq time >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq time; } >/dev/null 2>&1 ||
     echo "could not install the Debian package time: RSS figures will include the script's own"
 fi
-cargo build --release --locked --bin render
+cargo build --release --locked --bin render --bin kcmp
 echo "--- render vs kubectl kustomize (benches/compare.py --quick)"
-capped 240 python3 benches/compare.py --quick --budget 180 --corpus "$SHARED/corpus/dev" --json target/bench-compare.json
+capped 150 python3 benches/compare.py --quick --budget 120 --corpus "$SHARED/corpus/dev" --json target/bench-compare.json
+
+echo "--- CMP sidecar under load (benches/cmp_load.py --quick)"
+capped 45 python3 benches/cmp_load.py --quick --json target/bench-cmp-load.json
 
 echo "--- criterion (cargo bench, quick mode)"
-cargo bench --locked --bench render --no-run
-capped 150 cargo bench --locked --bench render -- --warm-up-time 1 --measurement-time 2 --sample-size 10
+cargo bench --locked --bench render --bench cmp --no-run
+capped 150 cargo bench --locked --bench render --bench cmp -- --warm-up-time 1 --measurement-time 2 --sample-size 10
