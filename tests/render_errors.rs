@@ -149,3 +149,22 @@ fn missing_kustomization_in_a_resource_directory() {
         "invalid kustomization: unable to find one of 'kustomization.yaml', 'kustomization.yml' or 'Kustomization' in directory '/app/base'"
     ));
 }
+
+/// The `render` binary prints the chain with `{:#}`: a cause that is already in the message
+/// must not be appended again (it used to end in ": No such file or directory (os error 2)").
+#[test]
+fn the_binary_names_a_missing_configuration_file_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("kustomization.yaml"), "configurations:\n- missing.yaml\n").expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_render")).arg(dir.path()).output().expect("render runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let missing = dir.path().join("missing.yaml");
+    assert_eq!(
+        stderr,
+        format!(
+            "error: cannot read: {}: no such file or directory\n  via configurations of kustomization.yaml\n",
+            missing.display()
+        )
+    );
+}

@@ -151,13 +151,14 @@ pub fn check_in_root(fs: &dyn Fs, root: &Path, file: &Path) -> Result<PathBuf> {
     }
 }
 
-/// Maps an I/O failure on `path` to a render error naming the file.
+/// Maps an I/O failure on `path` to a render error naming the file. The cause is in the
+/// message, not in `source`, so `{:#}` chains do not print it twice.
 pub fn io_error(path: &Path, e: io::Error) -> Error {
     let what = match e.kind() {
         io::ErrorKind::NotFound => "no such file or directory".to_string(),
         _ => e.to_string(),
     };
-    Error::new(ErrorKind::Io, format!("{}: {what}", path.display())).with_source(e)
+    Error::new(ErrorKind::Io, format!("{}: {what}", path.display()))
 }
 
 /// Reads generator sources (`files`, `envs`) for leaves that must not see [`Loader`].

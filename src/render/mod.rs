@@ -49,9 +49,9 @@ pub fn render(dir: &Path, options: &Options) -> Result<Vec<Resource>> {
 /// Renders `dir` read through `fs`: a kustomization if the directory has one,
 /// otherwise its manifest files as they are.
 pub fn render_with(fs: &dyn Fs, dir: &Path, options: &Options) -> Result<Vec<Resource>> {
-    let root = fs.real_path(dir).map_err(|e| {
+    // The message already says what failed; a `source` would print the cause twice in `{:#}` chains.
+    let root = fs.real_path(dir).map_err(|_| {
         Error::new(ErrorKind::Io, format!("must build at a directory: '{}' does not exist", dir.display()))
-            .with_source(e)
     })?;
     if !fs.is_dir(&root) {
         return Err(Error::new(

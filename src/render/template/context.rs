@@ -57,8 +57,8 @@ fn parameters(json: &str) -> Result<Map<String, Value>> {
     if json.trim().is_empty() {
         return Ok(Map::new());
     }
-    let list: Value = serde_json::from_str(json)
-        .map_err(|e| bad(format!("expected a JSON list of parameters ({e})")).with_source(e))?;
+    let list: Value =
+        serde_json::from_str(json).map_err(|e| bad(format!("expected a JSON list of parameters ({e})")))?;
     let items = match list {
         Value::Null => return Ok(Map::new()),
         Value::Array(items) => items,
