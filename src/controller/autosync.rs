@@ -5,86 +5,16 @@
 //! [`after_failure`]. Time is passed in (`now`, `finished_at` in Unix
 //! seconds), so nothing here reads a clock.
 
-use serde::Deserialize;
 use serde_json::Value;
 use std::time::Duration;
 
 /// Seconds since the Unix epoch (Kubernetes timestamps have second precision).
 pub type UnixSeconds = i64;
 
-/// `spec.syncPolicy` of an Application.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct SyncPolicy {
-    /// Auto-sync settings; absent = manual sync only.
-    #[serde(default)]
-    pub automated: Option<Automated>,
-    /// Options copied into auto-sync operations.
-    #[serde(default)]
-    pub sync_options: Vec<String>,
-    /// Retry strategy for auto-sync operations (default: limit 5).
-    #[serde(default)]
-    pub retry: Option<RetryStrategy>,
-}
-
-/// `syncPolicy.automated`.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct Automated {
-    /// `false` keeps the block but disables auto-sync; null/true enable it.
-    #[serde(default)]
-    pub enabled: Option<bool>,
-    /// Auto-sync may delete resources gone from the source.
-    #[serde(default)]
-    pub prune: bool,
-    /// Re-sync on live drift at an unchanged revision.
-    #[serde(default)]
-    pub self_heal: bool,
-    /// With prune, allow a sync that deletes every resource.
-    #[serde(default)]
-    pub allow_empty: bool,
-}
-
-/// `syncPolicy.retry` / `operation.retry`.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct RetryStrategy {
-    /// Retries after the first failed attempt; -1 unlimited, 0 none.
-    #[serde(default)]
-    pub limit: i64,
-    /// Re-resolve `targetRevision` on retry instead of keeping the pinned SHA.
-    #[serde(default)]
-    pub refresh: bool,
-    /// Backoff; defaults 5s, factor 2, max 3m.
-    #[serde(default)]
-    pub backoff: Option<Backoff>,
-}
-
-/// `retry.backoff`.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct Backoff {
-    /// First wait: a bare integer (seconds) or a Go duration (`10s`, `2m`).
-    #[serde(default)]
-    pub duration: Option<String>,
-    /// Multiplier per retry.
-    #[serde(default)]
-    pub factor: Option<i64>,
-    /// Upper bound of a wait.
-    #[serde(default)]
-    pub max_duration: Option<String>,
-}
-
-/// Sync status of an app or resource.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SyncStatus {
-    /// Live matches desired.
-    Synced,
-    /// Live differs.
-    OutOfSync,
-    /// Could not be compared.
-    Unknown,
-}
+// The policy types are the Application model's own (one definition of the CRD's fields), and
+// the sync status is the diff's: this module only adds the decision rules on top of them.
+pub use crate::controller::application::{Automated, Backoff, RetryStrategy, SyncPolicy};
+pub use crate::controller::diff::SyncStatus;
 
 /// One compared resource.
 #[derive(Clone, Debug, PartialEq, Eq)]

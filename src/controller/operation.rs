@@ -206,11 +206,7 @@ pub fn resources_of(cmp: &Comparison) -> Vec<autosync::Resource> {
             kind: d.key.kind.clone(),
             namespace: d.key.namespace.clone(),
             name: d.key.name.clone(),
-            status: match d.status {
-                SyncStatus::Synced => autosync::SyncStatus::Synced,
-                SyncStatus::OutOfSync => autosync::SyncStatus::OutOfSync,
-                SyncStatus::Unknown => autosync::SyncStatus::Unknown,
-            },
+            status: d.status,
             requires_pruning: d.requires_pruning,
         })
         .collect()
@@ -272,11 +268,7 @@ pub fn next(app: &Value, facts: &Facts, self_heal: SelfHeal, now: UnixSeconds) -
         policy: facts.policy,
         operation_in_progress: false,
         deleting: facts.deleting,
-        sync_status: match facts.sync_status {
-            SyncStatus::Synced => autosync::SyncStatus::Synced,
-            SyncStatus::OutOfSync => autosync::SyncStatus::OutOfSync,
-            SyncStatus::Unknown => autosync::SyncStatus::Unknown,
-        },
+        sync_status: facts.sync_status,
         resources: facts.resources,
         target: &target,
         last: last.as_ref(),

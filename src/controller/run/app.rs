@@ -97,8 +97,7 @@ pub async fn reconcile<S: Objects>(
     }
     let source = raw.pointer("/spec/source").cloned().unwrap_or(Value::Null);
     let destination = raw.pointer("/spec/destination").cloned().unwrap_or(Value::Null);
-    let policy: autosync::SyncPolicy =
-        raw.pointer("/spec/syncPolicy").cloned().and_then(|p| serde_json::from_value(p).ok()).unwrap_or_default();
+    let policy = app.spec.sync_policy.clone().unwrap_or_default();
     let mut requeue = settings.interval;
     let mut ran = None;
     match compare(store, &app, &settings.options).await {
