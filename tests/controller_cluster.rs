@@ -155,6 +155,28 @@ async fn wave_minus_one_config_map_is_applied_before_the_wave_zero_deployment() 
     e.cleanup().await;
 }
 
+/// A Service and a container port without `protocol`: v1.20 servers refuse such a server-side
+/// apply ("omits key field \"protocol\"") unless kcmp fills in the TCP default.
+#[tokio::test]
+async fn ports_without_protocol_sync_and_then_show_no_diff() {
+    let Some(e) = env("ports").await else { return };
+    e.write(
+        "svc.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  selector: {app: web}\n  ports:\n  - port: 80\n    targetPort: 8080\n",
+    );
+    e.write(
+        "deploy.yaml",
+        &DEPLOYMENT
+            .replace("image: nginx:1.27\n", "image: nginx:1.27\n        ports:\n        - containerPort: 8080\n"),
+    );
+    let app = e.app("it-ports", &[]);
+    let (outcome, _) = e.sync(&app, false).await;
+    assert_eq!(outcome.phase, OperationPhase::Succeeded, "{}", outcome.message);
+    assert!(e.exists("v1", "Service", "web").await);
+    assert_eq!(e.status(&app).await, SyncStatus::Synced);
+    e.cleanup().await;
+}
+
 #[tokio::test]
 async fn a_failing_presync_job_gates_the_sync_phase() {
     let Some(e) = env("presync").await else { return };
