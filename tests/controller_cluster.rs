@@ -136,9 +136,9 @@ fn cm(name: &str, annotations: &str) -> String {
 
 const DEPLOYMENT: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.27\n";
 
-fn job(name: &str, command: &str) -> String {
+fn job(name: &str, command: &str, policy: &str) -> String {
     format!(
-        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {name}\n  annotations:\n    argocd.argoproj.io/hook: PreSync\n    argocd.argoproj.io/hook-delete-policy: HookSucceeded\nspec:\n  backoffLimit: 0\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: run\n        image: busybox:1.36\n        command: [\"sh\", \"-c\", \"{command}\"]\n"
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {name}\n  annotations:\n    argocd.argoproj.io/hook: PreSync\n    argocd.argoproj.io/hook-delete-policy: {policy}\nspec:\n  backoffLimit: 0\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: run\n        image: busybox:1.36\n        command: [\"sh\", \"-c\", \"{command}\"]\n"
     )
 }
 
@@ -155,10 +155,32 @@ async fn wave_minus_one_config_map_is_applied_before_the_wave_zero_deployment() 
     e.cleanup().await;
 }
 
+/// A Service and a container port without `protocol`: v1.20 servers refuse such a server-side
+/// apply ("omits key field \"protocol\"") unless kcmp fills in the TCP default.
+#[tokio::test]
+async fn ports_without_protocol_sync_and_then_show_no_diff() {
+    let Some(e) = env("ports").await else { return };
+    e.write(
+        "svc.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  selector: {app: web}\n  ports:\n  - port: 80\n    targetPort: 8080\n",
+    );
+    e.write(
+        "deploy.yaml",
+        &DEPLOYMENT
+            .replace("image: nginx:1.27\n", "image: nginx:1.27\n        ports:\n        - containerPort: 8080\n"),
+    );
+    let app = e.app("it-ports", &[]);
+    let (outcome, _) = e.sync(&app, false).await;
+    assert_eq!(outcome.phase, OperationPhase::Succeeded, "{}", outcome.message);
+    assert!(e.exists("v1", "Service", "web").await);
+    assert_eq!(e.status(&app).await, SyncStatus::Synced);
+    e.cleanup().await;
+}
+
 #[tokio::test]
 async fn a_failing_presync_job_gates_the_sync_phase() {
     let Some(e) = env("presync").await else { return };
-    e.write("job.yaml", &job("migrate", "exit 1"));
+    e.write("job.yaml", &job("migrate", "exit 1", "HookSucceeded"));
     e.write("deploy.yaml", DEPLOYMENT);
     let app = e.app("it-presync", &[]);
     let (outcome, _) = e.sync(&app, false).await;
@@ -169,8 +191,17 @@ async fn a_failing_presync_job_gates_the_sync_phase() {
         outcome.message
     );
     assert!(!e.exists("apps/v1", "Deployment", "web").await, "the Sync phase must not run");
+    assert!(e.exists("batch/v1", "Job", "migrate").await, "HookSucceeded keeps a failed hook");
 
-    e.write("job.yaml", &job("migrate", "echo ok"));
+    // §5.3: an explicit policy replaces the BeforeHookCreation default, so the failed Job stays
+    // and the changed (immutable) pod template is refused by the dry run, as in Argo CD.
+    e.write("job.yaml", &job("migrate", "echo ok", "HookSucceeded"));
+    let (outcome, _) = e.sync(&app, false).await;
+    assert_eq!(outcome.phase, OperationPhase::Failed, "{}", outcome.message);
+    assert!(outcome.message.contains("(dry run)"), "{}", outcome.message);
+
+    // With BeforeHookCreation the leftover is deleted first and the new Job runs.
+    e.write("job.yaml", &job("migrate", "echo ok", "BeforeHookCreation,HookSucceeded"));
     let (outcome, order) = e.sync(&app, false).await;
     assert_eq!(outcome.phase, OperationPhase::Succeeded, "{}", outcome.message);
     assert_eq!(order.first().map(String::as_str), Some("Synced Job/migrate"));
@@ -193,7 +224,13 @@ async fn a_removed_object_is_pruned_last_and_prune_false_is_respected() {
     assert_eq!(e.status(&app).await, SyncStatus::OutOfSync);
     let (outcome, order) = e.sync(&app, true).await;
     assert_eq!(outcome.phase, OperationPhase::Succeeded, "{}", outcome.message);
-    assert_eq!(order.last().map(String::as_str), Some("Pruned ConfigMap/b"), "{order:?}");
+    // §5.4/§5.8: with PruneLast every prune task (including the `Prune=false` one, which ends
+    // `PruneSkipped`) sits in one extra wave after all applies; prunes of a wave run in parallel.
+    let position = |entry: &str| order.iter().position(|o| o == entry);
+    let applied = position("Synced ConfigMap/a").expect("a applied");
+    let pruned = position("Pruned ConfigMap/b").expect("b pruned");
+    let skipped = position("PruneSkipped ConfigMap/keep").expect("keep skipped");
+    assert!(applied < pruned && applied < skipped, "{order:?}");
     assert!(outcome.results.iter().any(|r| r.key.name == "keep" && r.status == ResultStatus::PruneSkipped));
     assert!(!e.exists("v1", "ConfigMap", "b").await);
     assert!(e.exists("v1", "ConfigMap", "keep").await);

@@ -128,6 +128,9 @@ async fn a_degraded_wave_fails_the_operation_and_stops_later_waves() {
     assert_eq!(outcome.phase, OperationPhase::Failed);
     assert!(outcome.message.contains("exceeded its progress deadline"), "{}", outcome.message);
     assert!(!cluster.has("Service", "web"));
+    // Applied but Degraded: status Synced, task state Failed (controller-sync.md §5.7-3).
+    let web = outcome.results.iter().find(|r| r.key.kind == "Deployment").expect("deployment result");
+    assert_eq!((web.status, web.state), (ResultStatus::Synced, TaskState::Failed));
 }
 
 const PRESYNC_JOB: &str = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n  annotations:\n    argocd.argoproj.io/hook: PreSync\n    argocd.argoproj.io/hook-delete-policy: HookSucceeded\n";
@@ -167,6 +170,8 @@ async fn a_failing_presync_job_gates_the_sync_phase() {
     );
     assert!(!cluster.has("Deployment", "web"), "the Sync phase must not run");
     assert_eq!(cluster.writes(), vec!["apply Job/migrate", "delete Job/migrate"], "HookFailed deletes the hook");
+    let job = outcome.results.iter().find(|r| r.key.kind == "Job").expect("job result");
+    assert_eq!((job.status, job.state), (ResultStatus::Synced, TaskState::Failed));
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ fn crd(kind: &str, plural: &str, short: &[&str], fields: &[&str]) -> String {
     let mut props = String::new();
     for f in fields {
         props.push_str(&format!(
-            "              {f}:\n                type: object\n                x-kubernetes-preserve-unknown-fields: true\n"
+            "            {f}:\n              type: object\n              x-kubernetes-preserve-unknown-fields: true\n"
         ));
     }
     let short = short.join(", ");
@@ -70,6 +70,26 @@ mod tests {
         for d in docs {
             assert!(d.contains("x-kubernetes-preserve-unknown-fields: true"));
             assert!(!d.contains("subresources"), "no status subresource, as Argo CD");
+        }
+    }
+
+    /// `spec`, `status` and `operation` are top-level properties, siblings of `metadata`
+    /// (a real API server rejects them nested under `metadata`).
+    #[test]
+    fn preserved_fields_are_top_level_properties() {
+        let docs = crate::render::yaml::parse::parse_stream(&super::yaml()).expect("crds parse");
+        let expected: [&[&str]; 2] = [
+            &["apiVersion", "kind", "metadata", "spec", "status", "operation"],
+            &["apiVersion", "kind", "metadata", "spec", "status"],
+        ];
+        assert_eq!(docs.len(), 2);
+        for (doc, want) in docs.iter().zip(expected) {
+            let schema = &doc.value["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
+            let props = schema["properties"].as_object().expect("properties map");
+            let keys: Vec<&str> = props.keys().map(String::as_str).collect();
+            assert_eq!(keys, want);
+            assert_eq!(props["metadata"], serde_json::json!({"type": "object"}));
+            assert_eq!(props["spec"]["x-kubernetes-preserve-unknown-fields"], serde_json::json!(true));
         }
     }
 }

@@ -375,7 +375,9 @@ impl Cluster for KubeCluster {
                 pp.dry_run = dry_run;
                 pp.field_validation =
                     Some(if validate { ValidationDirective::Strict } else { ValidationDirective::Ignore });
-                api.patch(&key.name, &pp, &Patch::Apply(Value::Object(obj.clone()))).await
+                let mut body = obj.clone();
+                crate::controller::listkeys::fill_port_protocols(&mut body);
+                api.patch(&key.name, &pp, &Patch::Apply(Value::Object(body))).await
             }
             ApplyMode::Replace => {
                 let pp = PostParams { dry_run, field_manager: Some(FIELD_MANAGER.into()) };

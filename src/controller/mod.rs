@@ -31,6 +31,7 @@ mod error;
 pub mod health;
 pub mod kube;
 pub mod lease;
+pub mod listkeys;
 pub mod metrics;
 pub mod operation;
 pub mod reconcile;

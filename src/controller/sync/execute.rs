@@ -496,8 +496,10 @@ impl<C: Cluster> Run<'_, C> {
                                 self.update(i, r.status, state, message);
                             }
                             TaskState::Failed => {
+                                // §5.7-3: the apply worked, so the status stays `Synced`;
+                                // only the task state (hookPhase) becomes Failed.
                                 failed.push(format!("{id}: {message}"));
-                                self.update(i, ResultStatus::SyncFailed, state, message);
+                                self.update(i, r.status, state, message);
                             }
                             TaskState::Succeeded => self.update(i, r.status, state, message),
                         }
