@@ -5,6 +5,9 @@
 //! string (docs/kustomize-semantics.md §12). Only the yes/no answer matters here,
 //! so values are never built.
 
+// go-yaml v2 and v3 share the float regex; the parser owns the one copy.
+use crate::render::yaml::parse::yaml_style_float;
+
 /// True when go-yaml v2 may write `s` as a plain scalar: it resolves to `!!str`
 /// and is not a base-60 float (`1:20`, quoted for old parsers).
 pub(super) fn can_use_plain(s: &str) -> bool {
@@ -35,7 +38,7 @@ fn resolves_to_str(s: &str) -> bool {
             if go_parse_int(&plain) {
                 return false;
             }
-            if is_yaml_style_float(&plain) && go_parse_float(&plain) {
+            if yaml_style_float(&plain) && go_parse_float(&plain) {
                 return false;
             }
             // go-yaml's own binary fallback hands the rest to ParseInt(_, 2), which
@@ -154,56 +157,11 @@ fn go_parse_base2(s: &str, negated: bool) -> bool {
     }
 }
 
-/// `^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`
-fn is_yaml_style_float(s: &str) -> bool {
-    let b = s.as_bytes();
-    let mut i = 0;
-    if matches!(b.first(), Some(b'-' | b'+')) {
-        i += 1;
-    }
-    let start = i;
-    while i < b.len() && b[i].is_ascii_digit() {
-        i += 1;
-    }
-    if i == start {
-        if b.get(i) != Some(&b'.') {
-            return false;
-        }
-        i += 1;
-        let frac = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == frac {
-            return false;
-        }
-    } else if b.get(i) == Some(&b'.') {
-        i += 1;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-    }
-    if matches!(b.get(i), Some(b'e' | b'E')) {
-        i += 1;
-        if matches!(b.get(i), Some(b'-' | b'+')) {
-            i += 1;
-        }
-        let exp = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == exp {
-            return false;
-        }
-    }
-    i == b.len()
-}
-
 /// Go `strconv.ParseFloat(s, 64)` succeeds, for the inputs go-yaml hands it: a
 /// decimal mantissa (digits, one optional `.`, at least one digit), an optional
 /// exponent, `_` only between digits, and no overflow to infinity (Go reports
 /// that as a range error). Hex floats and `inf`/`nan` words cannot start with
-/// `.` or pass [`is_yaml_style_float`], so they are not needed.
+/// `.` or pass [`yaml_style_float`], so they are not needed.
 fn go_parse_float(s: &str) -> bool {
     let b = s.as_bytes();
     let mut i = 0;
