@@ -319,6 +319,12 @@ pub(crate) fn go_float(f: f64) -> String {
         let esign = if exp < 0 { '-' } else { '+' };
         return format!("{sign}{head}{frac}e{esign}{:02}", exp.abs());
     }
+    fixed_notation(sign, &digits, exp)
+}
+
+/// `digits` (shortest round-trip, no point) with decimal exponent `exp` written
+/// without an exponent, as Go's 'f' formatting does: shared by `%v` and `encoding/json`.
+pub(super) fn fixed_notation(sign: &str, digits: &str, exp: i32) -> String {
     let point = exp + 1;
     if point <= 0 {
         format!("{sign}0.{}{digits}", "0".repeat(point.unsigned_abs() as usize))

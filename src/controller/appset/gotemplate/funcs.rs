@@ -9,7 +9,7 @@
 //! string functions stringify non-string arguments and take a
 //! missing value as "" (Go refuses both with a type error).
 
-use super::exec::{format_v, truthy, type_name};
+use super::exec::{fixed_notation, format_v, truthy, type_name};
 use crate::controller::appset::params::{go_numbers, sanitize_name};
 use base64::Engine as _;
 use serde_json::{Map, Value};
@@ -848,15 +848,7 @@ fn go_json_float(f: f64) -> String {
     let neg = mantissa.starts_with('-');
     let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
     let sign = if neg { "-" } else { "" };
-    let point = exp + 1;
-    if point <= 0 {
-        format!("{sign}0.{}{digits}", "0".repeat(point.unsigned_abs() as usize))
-    } else if point as usize >= digits.len() {
-        format!("{sign}{digits}{}", "0".repeat(point as usize - digits.len()))
-    } else {
-        let (a, b) = digits.split_at(point as usize);
-        format!("{sign}{a}.{b}")
-    }
+    fixed_notation(sign, &digits, exp)
 }
 
 #[cfg(test)]
