@@ -110,11 +110,10 @@ async fn the_loop_syncs_apps_and_generated_apps_under_a_lease_and_serves_metrics
                 source: source.clone(),
                 render: Default::default(),
             },
-            // The stand-in's watch can miss an object created between its list and its watch
-            // (it streams only what happens after the connection opens), so the app interval is
-            // the backstop here, as it is in Argo CD. ApplicationSets requeue on their own
-            // generators' intervals, so the Secret-watch check below still needs the watch.
-            interval: Duration::from_secs(5),
+            // Longer than every wait below: the generated app is picked up by the watch, and
+            // the stand-in replays events from the list's resourceVersion, so none is lost
+            // between a list and its watch.
+            interval: Duration::from_secs(60),
             self_heal: SelfHeal::default(),
             execute: ExecuteOptions {
                 poll_interval: Duration::from_millis(20),

@@ -2,7 +2,9 @@
 //! `kcmp controller` loop (kube-rs client, discovery, runtime watches, Leases)
 //! in plain `cargo test`. It stores objects by (group, plural, namespace, name),
 //! answers discovery, get, list (label selectors `k=v`), watch (a chunked
-//! stream of ADDED/MODIFIED/DELETED events for writes after it opened),
+//! stream of ADDED/MODIFIED/DELETED events, replaying every event after the
+//! `resourceVersion` the client asks from, as a real server does, so nothing
+//! written between a list and its watch is lost),
 //! server-side apply (the body replaces the object, status kept), merge patch,
 //! create/replace with resourceVersion conflicts (409) and delete. List items
 //! carry no apiVersion/kind, as a real server answers. Not a real API server:
@@ -35,12 +37,17 @@ pub struct State {
     /// `METHOD path` of every non-discovery request.
     pub log: Vec<String>,
     version: u64,
+    /// Every watch event so far, with the resourceVersion it happened at.
+    history: Vec<(u64, Event)>,
 }
+
+/// (plural, namespace, event type, object)
+type Event = (String, String, String, Value);
 
 #[derive(Clone)]
 pub struct ApiServer {
     pub state: Arc<Mutex<State>>,
-    events: broadcast::Sender<(String, String, String, Value)>,
+    events: broadcast::Sender<(u64, Event)>,
     pub url: String,
 }
 
@@ -137,7 +144,8 @@ fn labels_match(obj: &Value, selector: &str) -> bool {
 
 enum Answer {
     Json(u16, Value),
-    Watch(&'static Resource, String),
+    /// Events already past the client's resourceVersion, then the live feed.
+    Watch(&'static Resource, String, Vec<(u64, Event)>, broadcast::Receiver<(u64, Event)>),
 }
 
 impl ApiServer {
@@ -170,8 +178,7 @@ impl ApiServer {
         let mut st = self.state.lock().expect("lock");
         let existed = st.objects.contains_key(&key(res, &ns, &name));
         let stored = Self::store(&mut st, res, &ns, &name, obj);
-        drop(st);
-        self.notify(res, &ns, if existed { "MODIFIED" } else { "ADDED" }, stored);
+        self.notify(&mut st, res, &ns, if existed { "MODIFIED" } else { "ADDED" }, stored);
     }
 
     pub fn get(&self, kind: &str, ns: &str, name: &str) -> Option<Value> {
@@ -188,10 +195,15 @@ impl ApiServer {
         self.state.lock().expect("lock").log.iter().filter(|l| l.starts_with(prefix)).count()
     }
 
-    fn notify(&self, res: &Resource, ns: &str, kind: &str, mut obj: Value) {
+    /// Records and broadcasts one event. Called with the state locked, so a
+    /// watch that subscribes under the same lock sees each event exactly once:
+    /// either in the history it copies or on its receiver.
+    fn notify(&self, st: &mut State, res: &Resource, ns: &str, kind: &str, mut obj: Value) {
         obj["apiVersion"] = json!(if res.0.is_empty() { res.1.to_string() } else { format!("{}/{}", res.0, res.1) });
         obj["kind"] = json!(res.3);
-        let _ = self.events.send((res.2.to_string(), ns.to_string(), kind.to_string(), obj));
+        let event = (res.2.to_string(), ns.to_string(), kind.to_string(), obj);
+        st.history.push((st.version, event.clone()));
+        let _ = self.events.send((st.version, event));
     }
 
     fn store(st: &mut State, res: &Resource, ns: &str, name: &str, mut obj: Value) -> Value {
@@ -222,7 +234,12 @@ impl ApiServer {
         st.log.push(format!("{method} {path}"));
         let not_found = || Answer::Json(404, status(404, "NotFound", &format!("{} not found", res.2)));
         match (method, name) {
-            ("GET", None) if query(q, "watch").as_deref() == Some("true") => Answer::Watch(res, ns),
+            ("GET", None) if query(q, "watch").as_deref() == Some("true") => {
+                let since: u64 = query(q, "resourceVersion").and_then(|v| v.parse().ok()).unwrap_or(0);
+                let receiver = self.events.subscribe();
+                let missed = st.history.iter().filter(|(v, _)| *v > since).cloned().collect();
+                Answer::Watch(res, ns, missed, receiver)
+            }
             ("GET", None) => {
                 let selector = query(q, "labelSelector").unwrap_or_default();
                 let items: Vec<Value> = st
@@ -258,8 +275,10 @@ impl ApiServer {
                         not_found()
                     };
                 };
-                drop(st);
-                self.notify(res, &ns, "DELETED", old);
+                st.version += 1;
+                let mut old = old;
+                old["metadata"]["resourceVersion"] = json!(st.version.to_string());
+                self.notify(&mut st, res, &ns, "DELETED", old);
                 Answer::Json(200, json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}))
             }
             ("PATCH" | "PUT" | "POST", name) => {
@@ -304,8 +323,7 @@ impl ApiServer {
                     return Answer::Json(200, obj);
                 }
                 let stored = Self::store(&mut st, res, &ns, &name, obj);
-                drop(st);
-                self.notify(res, &ns, if existing.is_some() { "MODIFIED" } else { "ADDED" }, stored.clone());
+                self.notify(&mut st, res, &ns, if existing.is_some() { "MODIFIED" } else { "ADDED" }, stored.clone());
                 Answer::Json(if method == "POST" { 201 } else { 200 }, stored)
             }
             _ => Answer::Json(405, status(405, "MethodNotAllowed", "method not allowed")),
@@ -361,13 +379,20 @@ impl ApiServer {
                                 return;
                             }
                         }
-                        Answer::Watch(res, ns) => {
-                            let mut rx = server.events.subscribe();
+                        Answer::Watch(res, ns, missed, mut rx) => {
                             let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
                             if write.write_all(head.as_bytes()).await.is_err() {
                                 return;
                             }
-                            while let Ok((plural, ens, kind, obj)) = rx.recv().await {
+                            let mut missed = missed.into_iter();
+                            loop {
+                                let (plural, ens, kind, obj) = match missed.next() {
+                                    Some((_, event)) => event,
+                                    None => match rx.recv().await {
+                                        Ok((_, event)) => event,
+                                        Err(_) => return,
+                                    },
+                                };
                                 if plural != res.2 || (!ns.is_empty() && ens != ns) {
                                     continue;
                                 }
@@ -377,7 +402,6 @@ impl ApiServer {
                                     return;
                                 }
                             }
-                            return;
                         }
                     }
                 }
