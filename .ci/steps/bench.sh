@@ -35,4 +35,4 @@ capped 45 python3 benches/cmp_load.py --quick --json target/bench-cmp-load.json
 
 echo "--- criterion (cargo bench, quick mode)"
 cargo bench --locked --bench render --bench cmp --no-run
-capped 150 cargo bench --locked --bench render --bench cmp -- --warm-up-time 1 --measurement-time 2 --sample-size 10
+capped 100 cargo bench --locked --bench render --bench cmp -- --warm-up-time 1 --measurement-time 2 --sample-size 10

@@ -234,6 +234,15 @@ impl Loader<'_> {
             .map_err(|e| Error::new(ErrorKind::Yaml, e.message).in_file(&shown).at_line(e.line))
     }
 
+    /// A plain (not templated) patch file read as Kustomize reads a JSON patch
+    /// (go-yaml v2 scalars), if it is one op list.
+    pub fn json_patch_ops(&self, path: &Path) -> Option<serde_json::Value> {
+        if is_template(path) {
+            return None;
+        }
+        crate::render::kustomize::patch::json_ops_of(&self.read_text(path).ok()?)
+    }
+
     /// A file's bytes for a generator: template-rendered as text or SOPS-decrypted.
     pub fn read_bytes(&self, path: &Path) -> Result<Vec<u8>> {
         let shown = self.display(path);

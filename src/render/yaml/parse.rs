@@ -66,6 +66,53 @@ pub trait ScalarHook {
         tag: Option<&str>,
         role: ScalarRole,
     ) -> std::result::Result<Value, String>;
+
+    /// Whether a repeated mapping key replaces the earlier value instead of
+    /// failing the parse (go-yaml v2's plain `Unmarshal` lets the last one win).
+    fn last_key_wins(&self) -> bool {
+        false
+    }
+}
+
+/// go-yaml v2 resolution: YAML 1.1 booleans (`yes`, `on`, `y`, `off`, …),
+/// timestamps left as written, repeated keys allowed. Kustomize reads JSON-patch
+/// text this way (sigs.k8s.io/yaml's YAMLToJSON), unlike resources and
+/// strategic-merge patches, which go through go-yaml v3.
+pub struct Yaml11Scalars;
+
+impl ScalarHook for Yaml11Scalars {
+    fn scalar(
+        &self,
+        text: &str,
+        style: ScalarStyle,
+        tag: Option<&str>,
+        _role: ScalarRole,
+    ) -> std::result::Result<Value, String> {
+        resolve_scalar_yaml11(text, style, tag)
+    }
+
+    fn last_key_wins(&self) -> bool {
+        true
+    }
+}
+
+/// go-yaml v2's view of one scalar (see [`Yaml11Scalars`]), then Go's JSON view.
+pub fn resolve_scalar_yaml11(text: &str, style: ScalarStyle, tag: Option<&str>) -> Result<Value, String> {
+    let core = tag.and_then(|t| t.strip_prefix("tag:yaml.org,2002:"));
+    let typed =
+        (style == ScalarStyle::Plain && tag.is_none()) || matches!(core, Some("bool" | "int" | "float" | "null"));
+    if typed {
+        match text {
+            "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => return Ok(Value::Bool(true)),
+            "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => return Ok(Value::Bool(false)),
+            _ => {}
+        }
+        // go-yaml v2 hands an untagged timestamp to an interface{} as its text.
+        if tag.is_none() && timestamp(text).is_some() {
+            return Ok(Value::String(text.to_string()));
+        }
+    }
+    resolve_scalar(text, style, tag)
 }
 
 /// The default hook: go-yaml v3 resolution.
@@ -214,7 +261,7 @@ impl Builder<'_> {
                 None => {
                     let merge = merge_marker && v == Value::String("<<".into());
                     let text = key_string(&v);
-                    if !merge && map.contains_key(&text) {
+                    if !merge && !self.hook.last_key_wins() && map.contains_key(&text) {
                         return Err(YamlError { message: format!("mapping key {text:?} already defined"), line });
                     }
                     *key = Some(Key { text, merge });
@@ -546,6 +593,21 @@ mod tests {
         let err = parse_stream("a: 1\nb: 2\na: 3\n").expect_err("duplicate");
         assert_eq!(err.message, "mapping key \"a\" already defined");
         assert_eq!(err.line, 3);
+    }
+
+    #[test]
+    fn json_patch_text_resolves_yaml_1_1_scalars_like_go_yaml_v2() {
+        // Checked against `kubectl kustomize` with a JSON patch carrying these values.
+        let docs = parse_stream_with(
+            "a: [yes, On, y, N, off, \"yes\", !!str no, !!bool yes]\nb: [2001-12-14, 0o17, 012, 1_000, 1:20]\nyes: 1\non: 2\n",
+            &Yaml11Scalars,
+        )
+        .expect("parses");
+        assert_eq!(
+            docs[0].value,
+            json!({"a": [true, true, true, false, false, "yes", "no", true],
+                   "b": ["2001-12-14", 15, 10, 1000, "1:20"], "true": 2})
+        );
     }
 
     #[test]

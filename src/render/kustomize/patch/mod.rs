@@ -29,6 +29,19 @@ pub struct PatchInput {
     pub allow_name_change: bool,
     /// `options.allowKindChange`.
     pub allow_kind_change: bool,
+    /// The text read as Kustomize reads a JSON patch (go-yaml v2: `yes` is a
+    /// boolean), when it is one op list; used instead of `docs` for JSON 6902.
+    pub json_ops: Option<Value>,
+}
+
+/// `text` as one JSON-patch op list under go-yaml v2 scalar rules, if it is one.
+pub(crate) fn json_ops_of(text: &str) -> Option<Value> {
+    let docs = crate::render::yaml::parse::parse_stream_with(text, &crate::render::yaml::parse::Yaml11Scalars).ok()?;
+    let mut values: Vec<Value> = docs.into_iter().map(|d| d.value).filter(|v| !v.is_null()).collect();
+    match values.as_mut_slice() {
+        [ops @ Value::Array(_)] => Some(std::mem::take(ops)),
+        _ => None,
+    }
 }
 
 /// Merge-key schema: the built-in Kubernetes one, optionally replaced or extended by
@@ -85,6 +98,7 @@ pub fn apply_patch(resources: &mut Vec<Resource>, patch: &PatchInput, schema: &S
                     format!("must specify a target for JSON patch {}; add 'target:' to the entry", patch.origin),
                 )
             })?;
+            let ops = patch.json_ops.as_ref().unwrap_or(ops);
             apply_json_to_selected(resources, ops, target, &patch.origin, Renames::Remember)
         }
         Classified::Strategic(docs) => match &patch.target {
@@ -159,7 +173,7 @@ pub fn apply_json6902(resources: &mut [Resource], patch: &PatchInput) -> Result<
                 format!("patch appears to be empty; file={}; give it at least one operation", patch.origin),
             ))
         }
-        [ops @ Value::Array(_)] => ops,
+        [ops @ Value::Array(_)] => patch.json_ops.as_ref().unwrap_or(ops),
         [] => {
             return Err(Error::new(
                 ErrorKind::Patch,
