@@ -1,14 +1,18 @@
 //! Integration tests against a real API server (with nodes: Jobs and Deployments must
 //! run). They run only when KCMP_TEST_KUBECONFIG names a kubeconfig; otherwise each
 //! prints a skip notice and passes. Every test works in its own namespace
-//! `kcmp-it-<test>-<pid>` (created by CreateNamespace=true) and deletes it at the end.
+//! `kcmp-it-<test>-<pid>` (created by CreateNamespace=true), deleted when the test
+//! ends, also on failure; app names carry the pid too, so objects of an earlier run
+//! that are still terminating never count as this run's.
+
+#[path = "support/namespace_guard.rs"]
+mod namespace_guard;
 
 use kcmp::controller::application::Application;
 use kcmp::controller::diff::SyncStatus;
 use kcmp::controller::kube::{Cluster, ClusterConfig, KubeCluster};
 use kcmp::controller::source::SourceOptions;
 use kcmp::controller::sync::execute::{Event, ExecuteOptions, OperationPhase, Outcome, ResultStatus};
-use kcmp::controller::sync::Propagation;
 use kcmp::controller::tracking::ResourceKey;
 use kcmp::controller::{self, Options, SyncRequest};
 use std::io::Write as _;
@@ -31,6 +35,7 @@ struct Env {
     kubeconfig: PathBuf,
     namespace: String,
     dir: tempfile::TempDir,
+    _cleanup: namespace_guard::NamespaceGuard,
 }
 
 async fn env(test: &str) -> Option<Env> {
@@ -39,7 +44,8 @@ async fn env(test: &str) -> Option<Env> {
     let cluster = KubeCluster::connect(&config, Duration::from_secs(30)).await.expect("connect to the test cluster");
     let namespace = format!("kcmp-it-{}-{}", test.replace('_', "-"), std::process::id());
     let dir = tempfile::tempdir().expect("tempdir");
-    Some(Env { cluster, kubeconfig, namespace, dir })
+    let _cleanup = namespace_guard::NamespaceGuard { kubeconfig: kubeconfig.clone(), namespace: namespace.clone() };
+    Some(Env { cluster, kubeconfig, namespace, dir, _cleanup })
 }
 
 impl Env {
@@ -55,7 +61,8 @@ impl Env {
         let opts: Vec<String> =
             std::iter::once("CreateNamespace=true").chain(options.iter().copied()).map(String::from).collect();
         let yaml = format!(
-            "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {{name: {name}, namespace: argocd}}\nspec:\n  source: {{repoURL: ./unused-local-override}}\n  destination: {{server: https://kubernetes.default.svc, namespace: {}}}\n  syncPolicy:\n    syncOptions: {opts:?}\n",
+            "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {{name: {name}-{}, namespace: argocd}}\nspec:\n  source: {{repoURL: ./unused-local-override}}\n  destination: {{server: https://kubernetes.default.svc, namespace: {}}}\n  syncPolicy:\n    syncOptions: {opts:?}\n",
+            std::process::id(),
             self.namespace
         );
         Application::from_yaml(&yaml, "app.yaml").expect("app")
@@ -103,7 +110,12 @@ impl Env {
     async fn status(&self, app: &Application) -> SyncStatus {
         let opts = self.options();
         let desired = controller::desired(app, &opts).await.expect("render");
-        controller::compare(&self.cluster, app, &desired, &opts).await.expect("compare").sync_status
+        let c = controller::compare(&self.cluster, app, &desired, &opts).await.expect("compare");
+        // Shown with a failing assertion on the status: what differs.
+        for d in c.diffs.iter().filter(|d| d.modified) {
+            eprintln!("modified {:?}\n  live:      {}\n  predicted: {}", d.key, d.normalized_live, d.predicted_live);
+        }
+        c.sync_status
     }
 
     async fn exists(&self, api_version: &str, kind: &str, name: &str) -> bool {
@@ -115,16 +127,6 @@ impl Env {
             name: name.into(),
         };
         matches!(self.cluster.get(api_version, &key).await, Ok(Some(o)) if o["metadata"].get("deletionTimestamp").is_none())
-    }
-
-    async fn cleanup(self) {
-        let key = ResourceKey {
-            group: String::new(),
-            kind: "Namespace".into(),
-            namespace: String::new(),
-            name: self.namespace.clone(),
-        };
-        let _ = self.cluster.delete("v1", &key, Propagation::Background, false).await;
     }
 }
 
@@ -152,7 +154,6 @@ async fn wave_minus_one_config_map_is_applied_before_the_wave_zero_deployment() 
     assert_eq!(outcome.phase, OperationPhase::Succeeded, "{}", outcome.message);
     assert_eq!(order, vec!["Synced ConfigMap/settings", "Synced Deployment/web"]);
     assert_eq!(e.status(&app).await, SyncStatus::Synced);
-    e.cleanup().await;
 }
 
 /// A Service and a container port without `protocol`: v1.20 servers refuse such a server-side
@@ -174,7 +175,6 @@ async fn ports_without_protocol_sync_and_then_show_no_diff() {
     assert_eq!(outcome.phase, OperationPhase::Succeeded, "{}", outcome.message);
     assert!(e.exists("v1", "Service", "web").await);
     assert_eq!(e.status(&app).await, SyncStatus::Synced);
-    e.cleanup().await;
 }
 
 #[tokio::test]
@@ -207,7 +207,6 @@ async fn a_failing_presync_job_gates_the_sync_phase() {
     assert_eq!(order.first().map(String::as_str), Some("Synced Job/migrate"));
     assert!(e.exists("apps/v1", "Deployment", "web").await);
     assert!(!e.exists("batch/v1", "Job", "migrate").await, "HookSucceeded deletes the hook");
-    e.cleanup().await;
 }
 
 #[tokio::test]
@@ -234,7 +233,6 @@ async fn a_removed_object_is_pruned_last_and_prune_false_is_respected() {
     assert!(outcome.results.iter().any(|r| r.key.name == "keep" && r.status == ResultStatus::PruneSkipped));
     assert!(!e.exists("v1", "ConfigMap", "b").await);
     assert!(e.exists("v1", "ConfigMap", "keep").await);
-    e.cleanup().await;
 }
 
 #[tokio::test]
@@ -250,7 +248,6 @@ async fn objects_of_another_app_are_never_touched() {
     assert_eq!(outcome.phase, OperationPhase::Succeeded, "{}", outcome.message);
     assert!(e.exists("v1", "ConfigMap", "theirs").await, "another app's object survives a prune");
     assert!(outcome.results.iter().all(|r| r.key.name != "theirs"));
-    e.cleanup().await;
 }
 
 #[tokio::test]
@@ -286,5 +283,4 @@ async fn diff_exit_codes() {
         .output()
         .expect("kcmp runs");
     assert_eq!(missing.status.code(), Some(2));
-    e.cleanup().await;
 }

@@ -12,7 +12,6 @@ use kcmp::controller::run::appset::{self, AppSetSettings};
 use kcmp::controller::source::SourceOptions;
 use kcmp::controller::sync::execute::ExecuteOptions;
 use kcmp::controller::sync::plan::ApplyMode;
-use kcmp::controller::sync::Propagation;
 use kcmp::controller::tracking::ResourceKey;
 use kcmp::controller::Options;
 use serde_json::{json, Map, Value};
@@ -31,9 +30,14 @@ fn kubeconfig(test: &str) -> Option<PathBuf> {
     }
 }
 
+#[path = "support/namespace_guard.rs"]
+mod namespace_guard;
+
 struct Env {
     cluster: KubeCluster,
     namespace: String,
+    /// Deletes the namespace when the test ends, also on failure.
+    _cleanup: namespace_guard::NamespaceGuard,
 }
 
 fn install_crds(kubeconfig: &Path) {
@@ -68,14 +72,15 @@ const WRITE: ApplyOptions = ApplyOptions { mode: ApplyMode::Apply, dry_run: fals
 async fn env(test: &str) -> Option<Env> {
     let kubeconfig = kubeconfig(test)?;
     install_crds(&kubeconfig);
-    let config = ClusterConfig::Kubeconfig { path: kubeconfig, context: None };
+    let config = ClusterConfig::Kubeconfig { path: kubeconfig.clone(), context: None };
     let cluster = KubeCluster::connect(&config, Duration::from_secs(30)).await.expect("connect to the test cluster");
     let namespace = format!("kcmp-loop-{}-{}", test.replace('_', "-"), std::process::id());
     cluster
         .apply(&obj(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})), WRITE)
         .await
         .expect("create namespace");
-    Some(Env { cluster, namespace })
+    let _cleanup = namespace_guard::NamespaceGuard { kubeconfig, namespace: namespace.clone() };
+    Some(Env { cluster, namespace, _cleanup })
 }
 
 impl Env {
@@ -101,16 +106,6 @@ impl Env {
             list.iter().filter_map(|a| a["metadata"]["name"].as_str().map(String::from)).collect();
         names.sort();
         names
-    }
-
-    async fn cleanup(self) {
-        let key = ResourceKey {
-            group: String::new(),
-            kind: "Namespace".into(),
-            namespace: String::new(),
-            name: self.namespace.clone(),
-        };
-        let _ = self.cluster.delete("v1", &key, Propagation::Background, false).await;
     }
 }
 
@@ -151,7 +146,6 @@ async fn clusters_generator_follows_the_cluster_secret_label() {
     e.put(secret(&ns, "b", false)).await;
     let done = reconcile_set(&e).await;
     assert_eq!(done.deleted, ["metrics-server-b"]);
-    e.cleanup().await;
 }
 
 #[tokio::test]
@@ -171,7 +165,6 @@ async fn a_generator_error_deletes_nothing_on_a_real_server() {
     assert!(done.error.is_some());
     assert!(done.deleted.is_empty());
     assert_eq!(e.apps().await, ["metrics-server-a"]);
-    e.cleanup().await;
 }
 
 fn git(dir: &Path, args: &[&str]) -> String {
@@ -249,5 +242,4 @@ async fn auto_sync_follows_new_revisions_and_self_heal_reverts_an_edit() {
     e.put(cm).await;
     reconcile_app(&e).await;
     assert_eq!(live(&e).await.as_deref(), Some("two"), "selfHeal reverted the edit");
-    e.cleanup().await;
 }

@@ -157,13 +157,13 @@ pub async fn compare<C: Cluster>(
             .map(|m| scope_of(cluster, api_version(m), &k.kind))
             .unwrap_or_else(|| scoped(k))
     };
-    let reconciled = reconcile::reconcile(&instance, dest_ns, targets, &live_at_targets, &managed, &live_scoped);
+    let mut reconciled = reconcile::reconcile(&instance, dest_ns, targets, &live_at_targets, &managed, &live_scoped);
     let rules = &app.spec.ignore_differences;
     let mut diffs = Vec::new();
     let mut errors = BTreeMap::new();
-    for (i, pair) in reconciled.resources.iter().enumerate() {
-        let predicted = match (&pair.target, &pair.live) {
-            (Some(t), Some(_)) => match cluster.apply(t, kube::ApplyOptions::DRY_RUN).await {
+    for (i, pair) in reconciled.resources.iter_mut().enumerate() {
+        let predicted = match (&pair.target, &mut pair.live) {
+            (Some(t), live @ Some(_)) => match predict(cluster, t, live).await {
                 Ok(p) => Some(p),
                 Err(e) => {
                     errors.insert(i, e.to_string());
@@ -199,6 +199,37 @@ pub async fn compare<C: Cluster>(
         sync_status,
         health,
     })
+}
+
+fn resource_version(obj: &Map<String, Value>) -> Option<&Value> {
+    obj.get("metadata").and_then(|m| m.get("resourceVersion"))
+}
+
+/// A server-side dry-run apply of `target`, with `live` re-read until both are of
+/// the same resourceVersion. `live` was read before the dry-run, and a controller
+/// may have written the object in between (right after a sync the Deployment
+/// controller adds its revision annotation): comparing across that write would
+/// report a drift that nobody made. A dry-run keeps the stored resourceVersion.
+async fn predict<C: Cluster>(
+    cluster: &C,
+    target: &Map<String, Value>,
+    live: &mut Option<Map<String, Value>>,
+) -> Result<Map<String, Value>> {
+    const ATTEMPTS: usize = 3;
+    let mut predicted = cluster.apply(target, kube::ApplyOptions::DRY_RUN).await?;
+    for _ in 1..ATTEMPTS {
+        let Some(predicted_version) = resource_version(&predicted) else { break };
+        if live.as_ref().and_then(resource_version) == Some(predicted_version) {
+            break;
+        }
+        let Some(fresh) = cluster.get(api_version(target), &ResourceKey::of(target)).await? else { break };
+        let same = resource_version(&fresh) == Some(predicted_version);
+        *live = Some(fresh);
+        if !same {
+            predicted = cluster.apply(target, kube::ApplyOptions::DRY_RUN).await?;
+        }
+    }
+    Ok(predicted)
 }
 
 /// What a sync operation asks for (`kcmp app sync` flags).
