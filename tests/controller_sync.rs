@@ -529,3 +529,106 @@ async fn force_recreates_an_object_whose_update_is_refused() {
     let live = cluster.object("Job", "batch").expect("recreated");
     assert_eq!(live["spec"]["template"]["spec"]["containers"][0]["image"], "a:2");
 }
+
+/// A server on which another controller writes the app's object after kcmp read
+/// it (as the Deployment controller adds its revision annotation right after a
+/// sync): the first write lands just before the dry-run apply, any further one
+/// just before the next read. The dry-run answers with what the writes left, at
+/// the stored resourceVersion, as a real server does.
+struct WrittenDuringCompare {
+    live: std::sync::Mutex<serde_json::Map<String, serde_json::Value>>,
+    writes_left: std::sync::atomic::AtomicUsize,
+    dry_run_seen: std::sync::atomic::AtomicBool,
+}
+
+impl WrittenDuringCompare {
+    fn other_controller_writes(&self, live: &mut serde_json::Map<String, serde_json::Value>) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let pending = self.writes_left.load(SeqCst);
+        if pending == 0 {
+            return;
+        }
+        self.writes_left.store(pending - 1, SeqCst);
+        live["metadata"]["annotations"]["example.com/revision"] = json!(pending.to_string());
+        let version: u64 = live["metadata"]["resourceVersion"].as_str().unwrap_or("0").parse().unwrap_or(0);
+        live["metadata"]["resourceVersion"] = json!((version + 1).to_string());
+    }
+}
+
+impl kcmp::controller::kube::Cluster for WrittenDuringCompare {
+    fn scope(&self, _api_version: &str, _kind: &str) -> Option<kcmp::controller::kube::KindScope> {
+        Some(kcmp::controller::kube::KindScope::Namespaced)
+    }
+
+    async fn get(
+        &self,
+        _api_version: &str,
+        _key: &kcmp::controller::tracking::ResourceKey,
+    ) -> kcmp::controller::Result<Option<serde_json::Map<String, serde_json::Value>>> {
+        let mut live = self.live.lock().expect("lock");
+        if self.dry_run_seen.load(std::sync::atomic::Ordering::SeqCst) {
+            self.other_controller_writes(&mut live);
+        }
+        Ok(Some(live.clone()))
+    }
+
+    async fn list_tracked(
+        &self,
+        _app: &str,
+    ) -> kcmp::controller::Result<Vec<serde_json::Map<String, serde_json::Value>>> {
+        Ok(vec![self.live.lock().expect("lock").clone()])
+    }
+
+    async fn apply(
+        &self,
+        obj: &serde_json::Map<String, serde_json::Value>,
+        opts: kcmp::controller::kube::ApplyOptions,
+    ) -> kcmp::controller::Result<serde_json::Map<String, serde_json::Value>> {
+        assert!(opts.dry_run, "compare only dry-runs");
+        let mut live = self.live.lock().expect("lock");
+        if !self.dry_run_seen.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            self.other_controller_writes(&mut live);
+        }
+        let mut predicted = obj.clone();
+        predicted["metadata"]["annotations"] = live["metadata"]["annotations"].clone();
+        predicted["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"].clone();
+        Ok(predicted)
+    }
+
+    async fn delete(
+        &self,
+        _api_version: &str,
+        _key: &kcmp::controller::tracking::ResourceKey,
+        _propagation: kcmp::controller::sync::Propagation,
+        _dry_run: bool,
+    ) -> kcmp::controller::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_write_by_another_controller_during_compare_is_not_drift() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  k: v\n");
+    let a = app("    syncOptions: []\n");
+    let mut live = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "settings", "namespace": "default", "resourceVersion": "1", "annotations": {}},
+        "data": {"k": "v"}})
+    .as_object()
+    .cloned()
+    .expect("object");
+    kcmp::controller::tracking::stamp("demo", &mut live, "default");
+    let opts = options(dir.path());
+    let desired = controller::desired(&a, &opts).await.expect("render");
+    for writes in [1, 2] {
+        let cluster = WrittenDuringCompare {
+            live: std::sync::Mutex::new(live.clone()),
+            writes_left: std::sync::atomic::AtomicUsize::new(writes),
+            dry_run_seen: Default::default(),
+        };
+        let cmp = controller::compare(&cluster, &a, &desired, &opts).await.expect("compare");
+        assert_eq!(cmp.sync_status, SyncStatus::Synced, "{writes} write(s) during compare: {:?}", cmp.diffs);
+        let seen = cmp.reconciled.resources[0].live.as_ref().expect("live");
+        assert_eq!(seen["metadata"]["resourceVersion"], json!((1 + writes).to_string()), "the re-read live copy");
+    }
+}
