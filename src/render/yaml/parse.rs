@@ -74,13 +74,18 @@ pub trait ScalarHook {
     }
 }
 
-/// go-yaml v2 resolution: YAML 1.1 booleans (`yes`, `on`, `y`, `off`, …),
-/// timestamps left as written, repeated keys allowed. Kustomize reads JSON-patch
-/// text this way (sigs.k8s.io/yaml's YAMLToJSON), unlike resources and
-/// strategic-merge patches, which go through go-yaml v3.
-pub struct Yaml11Scalars;
+/// The go-yaml rules a text is read with; Kustomize uses both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GoYaml {
+    /// go-yaml v3 (the default): resources, kustomizations, strategic-merge patches.
+    V3,
+    /// go-yaml v2: YAML 1.1 booleans (`yes`, `on`, `y`, `off`, …), timestamps
+    /// left as written, repeated keys allowed. Kustomize reads JSON-patch text
+    /// this way (sigs.k8s.io/yaml's YAMLToJSON).
+    V2,
+}
 
-impl ScalarHook for Yaml11Scalars {
+impl ScalarHook for GoYaml {
     fn scalar(
         &self,
         text: &str,
@@ -88,15 +93,18 @@ impl ScalarHook for Yaml11Scalars {
         tag: Option<&str>,
         _role: ScalarRole,
     ) -> std::result::Result<Value, String> {
-        resolve_scalar_yaml11(text, style, tag)
+        match self {
+            GoYaml::V3 => resolve_scalar(text, style, tag),
+            GoYaml::V2 => resolve_scalar_yaml11(text, style, tag),
+        }
     }
 
     fn last_key_wins(&self) -> bool {
-        true
+        *self == GoYaml::V2
     }
 }
 
-/// go-yaml v2's view of one scalar (see [`Yaml11Scalars`]), then Go's JSON view.
+/// go-yaml v2's view of one scalar (see [`GoYaml::V2`]), then Go's JSON view.
 pub fn resolve_scalar_yaml11(text: &str, style: ScalarStyle, tag: Option<&str>) -> Result<Value, String> {
     let core = tag.and_then(|t| t.strip_prefix("tag:yaml.org,2002:"));
     let typed =
@@ -115,24 +123,9 @@ pub fn resolve_scalar_yaml11(text: &str, style: ScalarStyle, tag: Option<&str>) 
     resolve_scalar(text, style, tag)
 }
 
-/// The default hook: go-yaml v3 resolution.
-pub struct DefaultScalars;
-
-impl ScalarHook for DefaultScalars {
-    fn scalar(
-        &self,
-        text: &str,
-        style: ScalarStyle,
-        tag: Option<&str>,
-        _role: ScalarRole,
-    ) -> std::result::Result<Value, String> {
-        resolve_scalar(text, style, tag)
-    }
-}
-
 /// Parses a multi-document YAML (or JSON) stream with go-yaml v3 scalar rules.
 pub fn parse_stream(text: &str) -> Result<Vec<Document>, YamlError> {
-    parse_stream_with(text, &DefaultScalars)
+    parse_stream_with(text, &GoYaml::V3)
 }
 
 /// Parses a stream, turning every scalar into a value through `hook`.
@@ -600,7 +593,7 @@ mod tests {
         // Checked against `kubectl kustomize` with a JSON patch carrying these values.
         let docs = parse_stream_with(
             "a: [yes, On, y, N, off, \"yes\", !!str no, !!bool yes]\nb: [2001-12-14, 0o17, 012, 1_000, 1:20]\nyes: 1\non: 2\n",
-            &Yaml11Scalars,
+            &GoYaml::V2,
         )
         .expect("parses");
         assert_eq!(

@@ -36,7 +36,7 @@ pub struct PatchInput {
 
 /// `text` as one JSON-patch op list under go-yaml v2 scalar rules, if it is one.
 pub(crate) fn json_ops_of(text: &str) -> Option<Value> {
-    let docs = crate::render::yaml::parse::parse_stream_with(text, &crate::render::yaml::parse::Yaml11Scalars).ok()?;
+    let docs = crate::render::yaml::parse::parse_stream_with(text, &crate::render::yaml::parse::GoYaml::V2).ok()?;
     let mut values: Vec<Value> = docs.into_iter().map(|d| d.value).filter(|v| !v.is_null()).collect();
     match values.as_mut_slice() {
         [ops @ Value::Array(_)] => Some(std::mem::take(ops)),
