@@ -144,6 +144,30 @@ async fn a_generator_error_deletes_nothing_and_is_reported() {
     assert_eq!(set["status"]["conditions"][0]["status"], "True");
 }
 
+#[tokio::test]
+async fn the_refresh_annotation_is_removed_once_generation_succeeded() {
+    let fake = argocd();
+    let mut set = addon_appset(None);
+    set["metadata"]["annotations"] = json!({appset::REFRESH_ANNOTATION: "true", "team": "platform"});
+    fake.put(set.clone());
+    fake.put(cluster_secret("prod-eu", true));
+    let done = reconcile_set(&fake).await;
+    assert_eq!(done.created, ["metrics-server-prod-eu"]);
+    let stored = fake.object("ApplicationSet", "metrics-server").expect("set");
+    assert_eq!(stored["metadata"]["annotations"], json!({"team": "platform"}), "only the refresh request goes");
+
+    // A failed generation keeps the request, so the retry regenerates too.
+    let missing = tempfile::tempdir().expect("tmp");
+    let url = missing.path().join("no-such-repo").display().to_string();
+    let mut broken =
+        addon_appset(Some(json!({"git": {"repoURL": url, "revision": "HEAD", "directories": [{"path": "*"}]}})));
+    broken["metadata"]["annotations"] = json!({appset::REFRESH_ANNOTATION: "true"});
+    fake.put(broken);
+    assert!(reconcile_set(&fake).await.error.is_some());
+    let stored = fake.object("ApplicationSet", "metrics-server").expect("set");
+    assert_eq!(stored["metadata"]["annotations"][appset::REFRESH_ANNOTATION], "true");
+}
+
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .arg("-C")

@@ -74,6 +74,12 @@ async fn checkouts(
     Ok(out)
 }
 
+/// Set (to `"true"`) by Argo CD's webhook handler or by hand to ask for a
+/// regeneration now. Every reconcile already reads fresh checkouts, so the
+/// change event is the refresh; the annotation is removed once generation
+/// succeeded, as Argo CD does, and stays for the retry when it failed.
+pub const REFRESH_ANNOTATION: &str = "argocd.argoproj.io/application-set-refresh";
+
 /// Reconciles the ApplicationSet `raw`. `Err` only when the API server fails;
 /// generation errors are recorded in the status and change nothing.
 #[tracing::instrument(skip_all, fields(appset = %raw.pointer("/metadata/name").and_then(|v| v.as_str()).unwrap_or_default()))]
@@ -130,6 +136,9 @@ pub async fn reconcile<S: Objects>(store: &S, raw: &Value, settings: &AppSetSett
     });
     if let Some(e) = &p.error {
         tracing::warn!(error = %e, "generation failed; no application is created, updated or deleted");
+    } else if raw.pointer("/metadata/annotations").and_then(|a| a.get(REFRESH_ANNOTATION)).is_some() {
+        let patch = json!({"metadata": {"annotations": {REFRESH_ANNOTATION: null}}});
+        store.merge_patch(appset::API_VERSION, &key, &patch).await?;
     }
     let write = ApplyOptions { mode: ApplyMode::Apply, dry_run: false, validate: false };
     for app in &p.create {
