@@ -21,8 +21,8 @@ pub struct Accumulator {
     pub tables: FieldSpecTables,
     /// Vars declared so far.
     pub vars: Vec<Var>,
-    /// The first custom `openapi:` schema met in this part of the tree: kustomize
-    /// sets it once, globally, so it also serves the kustomizations above.
+    /// The first custom `openapi:` schema met in the build so far: kustomize sets
+    /// it once, globally, so it serves the kustomizations above and below.
     pub schema: Option<Schema>,
 }
 

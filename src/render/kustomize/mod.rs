@@ -52,7 +52,7 @@ pub fn find_kustomization_file(fs: &dyn Fs, dir: &Path) -> Result<Option<PathBuf
 /// Builds the kustomization in `dir` (the top level): §2 then §2.1.
 pub fn build(loader: &Loader<'_>, dir: &Path) -> Result<Vec<Resource>> {
     let mut stack = Vec::new();
-    let (kust, mut acc) = build_directory(loader, dir, &mut stack)?;
+    let (kust, mut acc) = build_directory(loader, dir, None, &mut stack)?;
     let tables = acc.tables.clone();
     let vars = std::mem::take(&mut acc.vars);
     let mut resources = acc.into_resources();
@@ -99,8 +99,15 @@ pub fn plain_directory(loader: &Loader<'_>, dir: &Path, mode: DirectoryMode) -> 
 }
 
 /// Loads and fully accumulates one kustomization directory (a `resources` entry or
-/// the top level) into a fresh accumulator.
-fn build_directory(loader: &Loader<'_>, dir: &Path, stack: &mut Vec<PathBuf>) -> Result<(Kustomization, Accumulator)> {
+/// the top level) into a fresh accumulator. `schema` is the custom `openapi:`
+/// schema already in force: kustomize keeps one globally, so a schema set above
+/// (or by an earlier sibling) also serves this directory's patches.
+fn build_directory(
+    loader: &Loader<'_>,
+    dir: &Path,
+    schema: Option<Schema>,
+    stack: &mut Vec<PathBuf>,
+) -> Result<(Kustomization, Accumulator)> {
     let (kust, file) = load_kustomization(loader, dir)?;
     if kust.kust_kind() == KustKind::Component {
         return Err(Error::new(
@@ -110,6 +117,7 @@ fn build_directory(loader: &Loader<'_>, dir: &Path, stack: &mut Vec<PathBuf>) ->
         .in_file(loader.display(&file)));
     }
     let mut acc = Accumulator::default();
+    acc.schema = schema;
     enter(loader, dir, stack)?;
     accumulate(loader, dir, &kust, &file, &mut acc, stack)?;
     stack.pop();
@@ -252,7 +260,7 @@ fn accumulate_resource(
         return Ok(());
     }
     if loader.fs.is_dir(&path) {
-        let (_, sub) = build_directory(loader, &path, stack)?;
+        let (_, sub) = build_directory(loader, &path, acc.schema.clone(), stack)?;
         return acc.absorb(sub);
     }
     Err(Error::new(

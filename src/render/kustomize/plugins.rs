@@ -117,7 +117,7 @@ fn configs(loader: &Loader<'_>, dir: &Path, entry: &str, stack: &mut Vec<PathBuf
         return resources::read_file(loader, &path);
     }
     if loader.fs.is_dir(&path) {
-        return Ok(super::build_directory(loader, &path, stack)?.1.into_resources());
+        return Ok(super::build_directory(loader, &path, None, stack)?.1.into_resources());
     }
     Err(Error::new(ErrorKind::Io, format!("'{entry}': {}: no such file or directory", path.display())))
 }
