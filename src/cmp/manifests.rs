@@ -85,22 +85,9 @@ fn sorted(value: Value) -> Value {
     }
 }
 
-/// Compact JSON with Go's HTML-safe escapes. `<`, `>`, `&`, U+2028 and U+2029 only
-/// occur inside JSON strings, so replacing them in the encoded text is exact.
+/// Compact JSON with Go's HTML-safe escapes.
 fn go_json(value: &Value) -> String {
-    let text = value.to_string();
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c => out.push(c),
-        }
-    }
-    out
+    crate::render::gojson::html_safe(&value.to_string())
 }
 
 #[cfg(test)]

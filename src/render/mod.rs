@@ -7,6 +7,7 @@
 
 pub mod emit;
 pub mod error;
+pub mod gojson;
 pub mod kustomize;
 pub mod load;
 pub mod resource;

@@ -207,7 +207,7 @@ fn json_text(tree: Option<&Node>, file: &str) -> Result<String, crate::render::E
     let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
     serde::Serialize::serialize(&value, &mut ser)
         .map_err(|e| sops_error(file, Error::Format(format!("cannot print json: {e}"))))?;
-    let text = String::from_utf8_lossy(&buf).replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026");
+    let text = crate::render::gojson::html_safe(&String::from_utf8_lossy(&buf));
     Ok(text + "\n")
 }
 

@@ -755,7 +755,7 @@ fn canonical(v: &Value) -> Value {
 
 /// Go's `encoding/json` output: map keys sorted, floats in `'f'` form
 /// between 1e-6 and 1e21 and `'e'` form (`1e+21`, `1e-7`) outside, `<`, `>`,
-/// `&`, U+2028 and U+2029 escaped unless `escape_html` is off (`toRawJson`);
+/// `&` escaped unless `escape_html` is off (`toRawJson`), U+2028 and U+2029 always;
 /// `indent` = `json.MarshalIndent(v, "", "  ")` at that depth.
 fn go_json(v: &Value, indent: Option<usize>, escape_html: bool, out: &mut String) {
     let newline = |out: &mut String, depth: usize| {
@@ -770,23 +770,7 @@ fn go_json(v: &Value, indent: Option<usize>, escape_html: bool, out: &mut String
             (None, Some(u)) => out.push_str(&u.to_string()),
             _ => out.push_str(&go_json_float(n.as_f64().unwrap_or(0.0))),
         },
-        Value::String(text) => {
-            let quoted = serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_string());
-            if escape_html {
-                for c in quoted.chars() {
-                    match c {
-                        '<' => out.push_str("\\u003c"),
-                        '>' => out.push_str("\\u003e"),
-                        '&' => out.push_str("\\u0026"),
-                        '\u{2028}' => out.push_str("\\u2028"),
-                        '\u{2029}' => out.push_str("\\u2029"),
-                        c => out.push(c),
-                    }
-                }
-            } else {
-                out.push_str(&quoted);
-            }
-        }
+        Value::String(text) => crate::render::gojson::write_string(out, text, escape_html),
         Value::Array(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {

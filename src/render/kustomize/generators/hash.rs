@@ -2,6 +2,7 @@
 //! SHA-256 over a small JSON document serialised exactly as Go's `encoding/json`
 //! does, shortened to 10 characters with Kustomize's vowel-free substitution.
 
+use crate::render::gojson;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -78,7 +79,7 @@ fn write_go_json(out: &mut String, v: &Value) {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Number(n) => out.push_str(&go_number(n)),
-        Value::String(s) => write_go_string(out, s),
+        Value::String(s) => gojson::write_string(out, s, true),
         Value::Array(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
@@ -97,7 +98,7 @@ fn write_go_json(out: &mut String, v: &Value) {
                 if i > 0 {
                     out.push(',');
                 }
-                write_go_string(out, k);
+                gojson::write_string(out, k, true);
                 out.push(':');
                 write_go_json(out, &m[k.as_str()]);
             }
@@ -124,26 +125,6 @@ fn go_number(n: &serde_json::Number) -> String {
     } else {
         format!("{f}")
     }
-}
-
-fn write_go_string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            // Go 1.22+ (kubectl 1.32 is built with 1.23) uses the short escapes.
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 #[cfg(test)]
