@@ -60,6 +60,50 @@ async fn git_sources_are_checked_out_at_the_target_revision() {
 }
 
 #[tokio::test]
+async fn with_a_mirror_directory_fetches_update_one_mirror_per_repository() {
+    let base = tempfile::tempdir().expect("tempdir");
+    let repo = base.path().join("repo");
+    std::fs::create_dir_all(repo.join("app")).expect("mkdir");
+    git(&repo, &["init", "--quiet"]);
+    std::fs::write(repo.join("app/cm.yaml"), config_map("one")).expect("write");
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "--quiet", "-m", "one"]);
+    git(&repo, &["tag", "v1"]);
+    let mirrors = tempfile::tempdir().expect("mirror dir");
+    let opts = Options {
+        controller_namespace: "argocd".into(),
+        source: SourceOptions {
+            base_dir: base.path().to_path_buf(),
+            mirrors: Some(mirrors.path().to_path_buf()),
+            ..Default::default()
+        },
+        render: Default::default(),
+    };
+    let version = |d: &controller::Desired| d.objects[0]["data"]["version"].clone();
+    // Two apps on the same repository at once: one mirror, no git lock clash.
+    let (on_main, on_tag) = (app("./repo", "app", "main"), app("./repo", "app", "v1"));
+    let (a, b) = tokio::join!(controller::desired(&on_main, &opts), controller::desired(&on_tag, &opts));
+    assert_eq!(version(&a.expect("main")), "one");
+    assert_eq!(version(&b.expect("v1")), "one");
+
+    std::fs::write(repo.join("app/cm.yaml"), config_map("two")).expect("write");
+    git(&repo, &["commit", "--quiet", "-am", "two"]);
+    let fetched = controller::desired(&app("./repo", "app", ""), &opts).await.expect("after a new commit");
+    assert_eq!(version(&fetched), "two", "the mirror was fetched");
+    assert_eq!(version(&controller::desired(&app("./repo", "app", "v1"), &opts).await.expect("tag")), "one");
+    let err = fetch(&app("./repo", "app", "no-such-branch"), &opts.source).await.expect_err("unknown revision");
+    assert!(err.to_string().contains("targetRevision 'no-such-branch' is not a branch, tag or commit"), "{err}");
+
+    let entries: Vec<_> = std::fs::read_dir(mirrors.path()).expect("list").filter_map(|e| e.ok()).collect();
+    assert_eq!(entries.len(), 1, "one mirror and no leftovers: {entries:?}");
+    // A broken mirror is cloned again instead of failing every fetch from then on.
+    let mirror = entries[0].path();
+    std::fs::write(mirror.join("config"), "not a git config\n").expect("break it");
+    let repaired = controller::desired(&app("./repo", "app", "main"), &opts).await.expect("repaired");
+    assert_eq!(version(&repaired), "two");
+}
+
+#[tokio::test]
 async fn plain_directories_render_as_they_are_and_refuse_revisions() {
     let base = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir_all(base.path().join("plain")).expect("mkdir");

@@ -256,6 +256,7 @@ fn options(g: &GlobalArgs, base_dir: PathBuf) -> Result<Options> {
             local: g.local.clone(),
             git_timeout: Duration::from_secs(g.request_timeout),
             git: "git".into(),
+            mirrors: None,
         },
         render: render::Options { decryption, ..Default::default() },
     })

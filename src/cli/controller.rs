@@ -59,6 +59,10 @@ pub struct ControllerArgs {
     /// Refuse to decrypt SOPS files.
     #[arg(long)]
     no_decrypt: bool,
+    /// Directory for the git mirrors every fetch updates (default: a temporary
+    /// directory removed on exit). Give a volume to keep them across restarts.
+    #[arg(long)]
+    git_cache: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -73,7 +77,15 @@ pub fn run(args: &ControllerArgs) -> Result<ExitCode> {
         print!("{}", controller::crds::yaml());
         return Ok(ExitCode::SUCCESS);
     }
-    let settings = settings(args)?;
+    // Lives until the loop ends, so the default mirror directory is removed on exit.
+    let scratch_cache = match &args.git_cache {
+        Some(_) => None,
+        None => Some(tempfile::Builder::new().prefix("kcmp-git-").tempdir().context("creating the git cache")?),
+    };
+    let mut settings = settings(args)?;
+    let mirrors = args.git_cache.clone().or_else(|| scratch_cache.as_ref().map(|d| d.path().to_path_buf()));
+    settings.app.options.source.mirrors = mirrors.clone();
+    settings.appset.source.mirrors = mirrors;
     let config = cluster_config(args)?;
     let timeout = Duration::from_secs(args.request_timeout);
     let runtime =
@@ -112,6 +124,7 @@ fn settings(a: &ControllerArgs) -> Result<LoopSettings> {
         local: None,
         git_timeout: Duration::from_secs(a.request_timeout),
         git: "git".into(),
+        mirrors: None,
     };
     let controller_policy = match a.policy.as_deref() {
         None => None,

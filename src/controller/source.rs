@@ -22,6 +22,10 @@ pub struct SourceOptions {
     pub git_timeout: Duration,
     /// The `git` executable.
     pub git: PathBuf,
+    /// Keep one bare mirror per repository here and fetch into it, instead of
+    /// cloning the whole repository for every fetch. `kcmp controller` sets it:
+    /// it fetches every app's source at every reconcile.
+    pub mirrors: Option<PathBuf>,
 }
 
 impl Default for SourceOptions {
@@ -31,8 +35,50 @@ impl Default for SourceOptions {
             local: None,
             git_timeout: Duration::from_secs(120),
             git: "git".into(),
+            mirrors: None,
         }
     }
+}
+
+/// One lock per mirror directory, so two reconciles of apps on the same
+/// repository never run git in the same mirror at once.
+fn mirror_lock(path: &Path) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>> = OnceLock::new();
+    let mut locks = LOCKS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    locks.entry(path.to_path_buf()).or_default().clone()
+}
+
+/// Brings the mirror of `repo` under `root` up to date (cloning it the first
+/// time) and returns its path. A mirror whose fetch fails is cloned again once,
+/// so a broken cache directory repairs itself; a repository that cannot be
+/// reached still fails.
+async fn update_mirror(app: &Application, opts: &SourceOptions, root: &Path, repo: &str) -> Result<PathBuf> {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(repo.as_bytes());
+    let name: String = digest.iter().take(10).map(|b| format!("{b:02x}")).collect();
+    let path = root.join(format!("{name}.git"));
+    let lock = mirror_lock(&path);
+    let _held = lock.lock().await;
+    if path.join("HEAD").exists() {
+        let fetched = git(app, opts, Some(&path), &["fetch", "--quiet", "--prune"]).await;
+        match fetched {
+            Ok(_) => return Ok(path),
+            Err(e) => tracing::warn!(error = %e, mirror = %path.display(), "mirror fetch failed; cloning it again"),
+        }
+    }
+    std::fs::create_dir_all(root)
+        .map_err(|e| source_error(app, format!("creating the mirror directory {}: {e}", root.display())))?;
+    let _ = std::fs::remove_dir_all(&path);
+    let fresh = tempfile::tempdir_in(root)
+        .map_err(|e| source_error(app, format!("creating a directory in {}: {e}", root.display())))?;
+    let staged = fresh.path().join("mirror.git");
+    let staged_str = staged.display().to_string();
+    git(app, opts, None, &["clone", "--quiet", "--mirror", "--", repo, &staged_str]).await?;
+    std::fs::rename(&staged, &path)
+        .map_err(|e| source_error(app, format!("moving the new mirror to {}: {e}", path.display())))?;
+    Ok(path)
 }
 
 /// A fetched source: the directory to render and the resolved revision. Holds the
@@ -104,7 +150,16 @@ pub async fn fetch(app: &Application, opts: &SourceOptions) -> Result<Checkout> 
     let tmp = tempfile::tempdir().map_err(|e| source_error(app, format!("creating a temporary directory: {e}")))?;
     let work = tmp.path().join("repo");
     let work_str = work.display().to_string();
-    git(app, opts, None, &["clone", "--quiet", "--no-checkout", "--", &repo, &work_str]).await?;
+    match &opts.mirrors {
+        Some(root) => {
+            let mirror = update_mirror(app, opts, root, &repo).await?.display().to_string();
+            // `--shared` borrows the mirror's objects: the clone costs a few files.
+            git(app, opts, None, &["clone", "--quiet", "--no-checkout", "--shared", "--", &mirror, &work_str]).await?;
+        }
+        None => {
+            git(app, opts, None, &["clone", "--quiet", "--no-checkout", "--", &repo, &work_str]).await?;
+        }
+    }
     let rev = src.target_revision.as_str();
     let candidates: Vec<String> = if rev.is_empty() || rev == "HEAD" {
         vec!["origin/HEAD".into(), "HEAD".into()]
