@@ -29,8 +29,9 @@ fn config_map(value: &str) -> String {
     format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  version: {value}\n")
 }
 
-#[tokio::test]
-async fn git_sources_are_checked_out_at_the_target_revision() {
+/// `<tmp>/repo`: a git repository whose first commit (tag `v1`) has
+/// `app/cm.yaml` with version "one".
+fn repo_tagged_v1() -> (tempfile::TempDir, std::path::PathBuf) {
     let base = tempfile::tempdir().expect("tempdir");
     let repo = base.path().join("repo");
     std::fs::create_dir_all(repo.join("app")).expect("mkdir");
@@ -39,6 +40,12 @@ async fn git_sources_are_checked_out_at_the_target_revision() {
     git(&repo, &["add", "."]);
     git(&repo, &["commit", "--quiet", "-m", "one"]);
     git(&repo, &["tag", "v1"]);
+    (base, repo)
+}
+
+#[tokio::test]
+async fn git_sources_are_checked_out_at_the_target_revision() {
+    let (base, repo) = repo_tagged_v1();
     std::fs::write(repo.join("app/cm.yaml"), config_map("two")).expect("write");
     git(&repo, &["commit", "--quiet", "-am", "two"]);
 
@@ -61,14 +68,7 @@ async fn git_sources_are_checked_out_at_the_target_revision() {
 
 #[tokio::test]
 async fn with_a_mirror_directory_fetches_update_one_mirror_per_repository() {
-    let base = tempfile::tempdir().expect("tempdir");
-    let repo = base.path().join("repo");
-    std::fs::create_dir_all(repo.join("app")).expect("mkdir");
-    git(&repo, &["init", "--quiet"]);
-    std::fs::write(repo.join("app/cm.yaml"), config_map("one")).expect("write");
-    git(&repo, &["add", "."]);
-    git(&repo, &["commit", "--quiet", "-m", "one"]);
-    git(&repo, &["tag", "v1"]);
+    let (base, repo) = repo_tagged_v1();
     let mirrors = tempfile::tempdir().expect("mirror dir");
     let opts = Options {
         controller_namespace: "argocd".into(),
