@@ -377,14 +377,8 @@ fn load_inputs(loader: &Loader<'_>, dir: &Path, kust: &Kustomization) -> Result<
 
 /// Used by plugin configs: a patch given as text.
 pub(crate) fn inline_patch(origin: &str, text: &str) -> Result<PatchInput> {
-    let json_ops = patch::json_ops_of(text);
-    let docs = match (crate::render::yaml::parse::parse_stream(text), &json_ops) {
-        (Ok(docs), _) => docs.into_iter().map(|d| d.value).filter(|v| !v.is_null()).collect(),
-        // go-yaml v3 refuses what v2 accepts in an op list (a repeated key).
-        (Err(_), Some(ops)) => vec![ops.clone()],
-        (Err(e), None) => {
-            return Err(Error::new(ErrorKind::Patch, format!("inline patch is not valid YAML: {}", e.message)))
-        }
-    };
-    Ok(PatchInput { origin: origin.to_string(), docs, json_ops, ..PatchInput::default() })
+    let docs = crate::render::yaml::parse::parse_stream(text)
+        .map(|docs| docs.into_iter().map(|d| d.value).filter(|v| !v.is_null()).collect())
+        .map_err(|e| Error::new(ErrorKind::Patch, format!("inline patch is not valid YAML: {}", e.message)));
+    patch::patch_input(origin.to_string(), docs, || patch::json_ops_of(text))
 }

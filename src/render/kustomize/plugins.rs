@@ -45,19 +45,9 @@ fn head(text: &str) -> String {
 fn load_patch_file(loader: &Loader<'_>, dir: &Path, rel: &str) -> Result<PatchInput> {
     let path = normalize(&dir.join(rel));
     check_in_root(loader.fs, dir, &path).map_err(|e| e.in_file(loader.display(&path)))?;
-    let docs: Vec<Value> = match loader.read_documents(&path) {
-        Ok(docs) => docs.into_iter().map(|d| d.value).filter(|v| !v.is_null()).collect(),
-        // go-yaml v3 refuses what v2 accepts in an op list (a repeated key).
-        Err(e) => match loader.json_patch_ops(&path) {
-            Some(ops) => vec![ops],
-            None => return Err(e),
-        },
-    };
-    let json_ops = match docs.as_slice() {
-        [Value::Array(_)] => loader.json_patch_ops(&path),
-        _ => None,
-    };
-    Ok(PatchInput { origin: loader.display(&path), docs, json_ops, ..PatchInput::default() })
+    let docs =
+        loader.read_documents(&path).map(|docs| docs.into_iter().map(|d| d.value).filter(|v| !v.is_null()).collect());
+    crate::render::kustomize::patch::patch_input(loader.display(&path), docs, || loader.json_patch_ops(&path))
 }
 
 /// A `patchesStrategicMerge` entry: a file path, or the patch itself as YAML text.

@@ -34,6 +34,28 @@ pub struct PatchInput {
     pub json_ops: Option<Value>,
 }
 
+/// A patch from its documents as go-yaml v3 read them (`docs`, empty ones
+/// dropped) and a way to read its text as one go-yaml v2 op list. The v2
+/// reading runs only where it matters: v3 gave one list, or v3 failed (v2
+/// accepts a repeated key).
+pub(crate) fn patch_input(
+    origin: String,
+    docs: Result<Vec<Value>>,
+    json_ops: impl FnOnce() -> Option<Value>,
+) -> Result<PatchInput> {
+    let (docs, json_ops) = match docs {
+        Ok(docs) => {
+            let ops = if matches!(docs.as_slice(), [Value::Array(_)]) { json_ops() } else { None };
+            (docs, ops)
+        }
+        Err(e) => match json_ops() {
+            Some(ops) => (vec![ops.clone()], Some(ops)),
+            None => return Err(e),
+        },
+    };
+    Ok(PatchInput { origin, docs, json_ops, ..PatchInput::default() })
+}
+
 /// `text` as one JSON-patch op list under go-yaml v2 scalar rules, if it is one.
 pub(crate) fn json_ops_of(text: &str) -> Option<Value> {
     let docs = crate::render::yaml::parse::parse_stream_with(text, &crate::render::yaml::parse::GoYaml::V2).ok()?;
