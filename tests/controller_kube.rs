@@ -259,6 +259,36 @@ async fn discovery_skips_a_failing_group_and_knows_scopes() {
     assert_eq!(server.cluster.scope("apps/v1beta1", "Deployment"), None);
 }
 
+/// An Application `name` rendered from `dir` (`--local`), with its options and a
+/// sync request that polls fast and waits nothing between waves.
+fn local_app(name: &str, dir: &std::path::Path, prune: bool) -> (Application, Options, SyncRequest) {
+    let app = Application::from_yaml(
+        &format!(
+            "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {{name: {name}}}\nspec:\n  source: {{repoURL: ./x}}\n  destination: {{namespace: default}}\n"
+        ),
+        "app.yaml",
+    )
+    .expect("app");
+    let opts = Options {
+        controller_namespace: "argocd".into(),
+        source: SourceOptions { local: Some(dir.to_path_buf()), ..Default::default() },
+        render: Default::default(),
+    };
+    let request = SyncRequest {
+        prune,
+        sync_options: None,
+        resources: Vec::new(),
+        skip_hooks: false,
+        force: false,
+        execute: ExecuteOptions {
+            poll_interval: Duration::from_millis(10),
+            wave_delay: Duration::ZERO,
+            ..Default::default()
+        },
+    };
+    (app, opts, request)
+}
+
 #[tokio::test]
 async fn compare_and_sync_go_through_the_kube_client() {
     let server = start().await;
@@ -273,28 +303,7 @@ async fn compare_and_sync_go_through_the_kube_client() {
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 1\n",
     )
     .expect("write");
-    let app = Application::from_yaml(
-        "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: mock}\nspec:\n  source: {repoURL: ./x}\n  destination: {namespace: default}\n",
-        "app.yaml",
-    )
-    .expect("app");
-    let opts = Options {
-        controller_namespace: "argocd".into(),
-        source: SourceOptions { local: Some(dir.path().to_path_buf()), ..Default::default() },
-        render: Default::default(),
-    };
-    let request = SyncRequest {
-        prune: true,
-        sync_options: None,
-        resources: Vec::new(),
-        skip_hooks: false,
-        force: false,
-        execute: ExecuteOptions {
-            poll_interval: Duration::from_millis(10),
-            wave_delay: Duration::ZERO,
-            ..Default::default()
-        },
-    };
+    let (app, opts, request) = local_app("mock", dir.path(), true);
 
     let desired = controller::desired(&app, &opts).await.expect("render");
     let cmp = controller::compare(&server.cluster, &app, &desired, &opts).await.expect("compare");
@@ -454,28 +463,7 @@ async fn a_crd_and_its_custom_resource_sync_together() {
         "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.example.com\nspec:\n  group: example.com\n  names: {kind: Widget, plural: widgets}\n  scope: Namespaced\n",
     )
     .expect("write");
-    let app = Application::from_yaml(
-        "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: crd}\nspec:\n  source: {repoURL: ./x}\n  destination: {namespace: default}\n",
-        "app.yaml",
-    )
-    .expect("app");
-    let opts = Options {
-        controller_namespace: "argocd".into(),
-        source: SourceOptions { local: Some(dir.path().to_path_buf()), ..Default::default() },
-        render: Default::default(),
-    };
-    let request = SyncRequest {
-        prune: false,
-        sync_options: None,
-        resources: Vec::new(),
-        skip_hooks: false,
-        force: false,
-        execute: ExecuteOptions {
-            poll_interval: Duration::from_millis(10),
-            wave_delay: Duration::ZERO,
-            ..Default::default()
-        },
-    };
+    let (app, opts, request) = local_app("crd", dir.path(), false);
     let desired = controller::desired(&app, &opts).await.expect("render");
     let cmp = controller::compare(&server.cluster, &app, &desired, &opts).await.expect("compare");
     let outcome = controller::sync(&server.cluster, &app, &cmp, &request, &mut |_| {}).await.expect("sync");
