@@ -417,11 +417,7 @@ fn plain_allowed(s: &str) -> bool {
 /// go-yaml v3 still quotes strings that YAML 1.1 readers would take for a bool or a
 /// base-60 number, so `sops decrypt` prints `"yes"` and `"1:20"`.
 fn is_yaml11_special(s: &str) -> bool {
-    const OLD_BOOLS: [&str; 22] = [
-        "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "true", "True", "TRUE", "false", "False", "FALSE",
-        "on", "On", "ON", "off", "Off", "OFF",
-    ];
-    if OLD_BOOLS.contains(&s) {
+    if crate::render::yaml::parse::yaml11_bool(s).is_some() {
         return true;
     }
     let body = s.strip_prefix(['-', '+']).unwrap_or(s);

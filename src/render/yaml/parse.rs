@@ -110,10 +110,8 @@ pub fn resolve_scalar_yaml11(text: &str, style: ScalarStyle, tag: Option<&str>) 
     let typed =
         (style == ScalarStyle::Plain && tag.is_none()) || matches!(core, Some("bool" | "int" | "float" | "null"));
     if typed {
-        match text {
-            "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => return Ok(Value::Bool(true)),
-            "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => return Ok(Value::Bool(false)),
-            _ => {}
+        if let Some(b) = yaml11_bool(text) {
+            return Ok(Value::Bool(b));
         }
         // go-yaml v2 hands an untagged timestamp to an interface{} as its text.
         if tag.is_none() && timestamp(text).is_some() {
@@ -345,25 +343,29 @@ pub fn resolve_scalar(text: &str, style: ScalarStyle, tag: Option<&str>) -> Resu
     }
     let v = resolve_plain(text);
     if let Value::String(s) = &v {
-        if matches!(
-            s.as_str(),
-            ".inf"
-                | ".Inf"
-                | ".INF"
-                | "+.inf"
-                | "+.Inf"
-                | "+.INF"
-                | "-.inf"
-                | "-.Inf"
-                | "-.INF"
-                | ".nan"
-                | ".NaN"
-                | ".NAN"
-        ) {
+        if is_inf_or_nan(s) {
             return Err(format!("json: unsupported value: {s} (infinity and NaN cannot be rendered)"));
         }
     }
     Ok(v)
+}
+
+/// YAML 1.1's boolean words (go-yaml v2's resolve table) and their values.
+/// go-yaml v3 reads only `true`/`false` forms but still quotes all of these.
+pub(crate) fn yaml11_bool(s: &str) -> Option<bool> {
+    match s {
+        "y" | "Y" | "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => Some(true),
+        "n" | "N" | "no" | "No" | "NO" | "false" | "False" | "FALSE" | "off" | "Off" | "OFF" => Some(false),
+        _ => None,
+    }
+}
+
+/// go-yaml's spellings of infinity and NaN.
+pub(crate) fn is_inf_or_nan(s: &str) -> bool {
+    matches!(
+        s,
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" | "-.inf" | "-.Inf" | "-.INF" | ".nan" | ".NaN" | ".NAN"
+    )
 }
 
 /// Resolves an untagged plain scalar.

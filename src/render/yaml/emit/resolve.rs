@@ -6,7 +6,7 @@
 //! so values are never built.
 
 // go-yaml v2 and v3 share the float regex; the parser owns the one copy.
-use crate::render::yaml::parse::yaml_style_float;
+use crate::render::yaml::parse::{is_inf_or_nan, yaml11_bool, yaml_style_float};
 
 /// True when go-yaml v2 may write `s` as a plain scalar: it resolves to `!!str`
 /// and is not a base-60 float (`1:20`, quoted for old parsers).
@@ -57,47 +57,7 @@ fn resolves_to_str(s: &str) -> bool {
 
 /// The literal words of go-yaml v2's resolve map (bools, nulls, inf/nan, merge).
 fn is_in_resolve_map(s: &str) -> bool {
-    matches!(
-        s,
-        "y" | "Y"
-            | "yes"
-            | "Yes"
-            | "YES"
-            | "true"
-            | "True"
-            | "TRUE"
-            | "on"
-            | "On"
-            | "ON"
-            | "n"
-            | "N"
-            | "no"
-            | "No"
-            | "NO"
-            | "false"
-            | "False"
-            | "FALSE"
-            | "off"
-            | "Off"
-            | "OFF"
-            | "~"
-            | "null"
-            | "Null"
-            | "NULL"
-            | ".nan"
-            | ".NaN"
-            | ".NAN"
-            | ".inf"
-            | ".Inf"
-            | ".INF"
-            | "+.inf"
-            | "+.Inf"
-            | "+.INF"
-            | "-.inf"
-            | "-.Inf"
-            | "-.INF"
-            | "<<"
-    )
+    yaml11_bool(s).is_some() || is_inf_or_nan(s) || matches!(s, "~" | "null" | "Null" | "NULL" | "<<")
 }
 
 /// Go `strconv.ParseInt(s, 0, 64)` or `ParseUint(s, 0, 64)` succeeds (after
